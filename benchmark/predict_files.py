@@ -1,0 +1,39 @@
+"""``.predict`` files in the competition's form: JSON ``{"model_<id>": float, ...}``."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+from .scoring import PredictionError
+
+
+def write_predict(path: str | os.PathLike, predictions: dict[str, float]) -> Path:
+    """Write predictions keyed ``model_<id>``; non-finite values are refused (JSON has no NaN)."""
+    path = Path(path)
+    out = {}
+    for key, value in predictions.items():
+        if not math.isfinite(value):
+            raise PredictionError(f"{path}: {key} has a non-finite prediction {value!r}")
+        out[key if str(key).startswith("model_") else f"model_{key}"] = float(value)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(out, indent=1) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_predict(path: str | os.PathLike) -> dict:
+    """Read a ``.predict`` file; values are checked against the task when scored."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(), parse_constant=lambda c: float(c))
+    except FileNotFoundError:
+        raise PredictionError(f"{path}: file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PredictionError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise PredictionError(f"{path}: expected an object {{\"model_<id>\": value, ...}}")
+    return data

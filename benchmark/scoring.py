@@ -1,0 +1,191 @@
+"""Scores of a complexity measure against true generalization gaps.
+
+``conditional_mutual_information`` is the official PGDL score (SCORING.md), vectorized: for every
+ordered pair of distinct hyperparameters (h1, h2), all N^2 ordered model pairs (self pairs included)
+are binned by (gap sign, measure sign) into one 2x2 table per combination of the two models' values of
+h1 and h2: one ``np.bincount``. The pair's score is mean-over-tables mutual information divided by
+mean-over-tables entropy of the gap sign; the task's score is the minimum over pairs.
+
+Also here: Kendall's tau and the granulated Kendall coefficient of Jiang et al. (ICLR 2020).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.stats import kendalltau
+
+from task_loaders import Task, TaskFormatError, canonical
+
+
+class PredictionError(ValueError):
+    """Predictions that do not fit the task (missing models, non-finite values)."""
+
+
+@dataclass
+class TaskArrays:
+    """A task reduced to what scoring needs: gaps, hyperparameter value codes, model keys."""
+
+    keys: list[str]  # model_<id>, in task order
+    gaps: np.ndarray  # float64 (N,)
+    names: list[str]  # hyperparameter names
+    codes: dict[str, np.ndarray]  # name -> value index per model (N,)
+    sizes: dict[str, int]  # name -> number of possible values
+
+    @classmethod
+    def from_task(cls, task: Task) -> "TaskArrays":
+        grid = task.grid
+        codes = {}
+        for name in grid.names:
+            lookup = {canonical(v): i for i, v in enumerate(grid.values[name])}
+            codes[name] = np.array([lookup[canonical(task.hparams(m)[name])] for m in task.model_ids], dtype=np.int64)
+        return cls(
+            keys=[f"model_{m}" for m in task.model_ids],
+            gaps=task.gaps(),
+            names=list(grid.names),
+            codes=codes,
+            sizes={n: len(grid.values[n]) for n in grid.names},
+        )
+
+
+def prediction_vector(predictions: dict, arrays: TaskArrays, where: str = "predictions") -> np.ndarray:
+    """Order predictions (keyed ``model_<id>`` or bare id) by the task's models, validating them."""
+    normalized = {}
+    for key, value in predictions.items():
+        k = str(key)
+        normalized[k if k.startswith("model_") else f"model_{k}"] = value
+    missing = [k for k in arrays.keys if k not in normalized]
+    if missing:
+        shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+        raise PredictionError(f"{where}: no prediction for {len(missing)} of {len(arrays.keys)} models: {shown}")
+    extra = sorted(set(normalized) - set(arrays.keys))
+    if extra:
+        raise PredictionError(f"{where}: predictions for models not in the task: {', '.join(extra[:8])}")
+    out = np.empty(len(arrays.keys), dtype=np.float64)
+    for i, key in enumerate(arrays.keys):
+        value = normalized[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+            raise PredictionError(f"{where}: {key} has a non-numeric prediction {value!r}")
+        if not math.isfinite(float(value)):
+            raise PredictionError(f"{where}: {key} has a non-finite prediction {value!r}")
+        out[i] = float(value)
+    return out
+
+
+def _sign_cells(pred: np.ndarray, gaps: np.ndarray) -> np.ndarray:
+    """Cell of every ordered pair (i, j): 2 * [gap_i > gap_j] + [pred_i > pred_j] (strict; ties are '-')."""
+    g = gaps[:, None] > gaps[None, :]
+    m = pred[:, None] > pred[None, :]
+    return (2 * g + m).ravel()
+
+
+def _slice_score(tables: np.ndarray) -> float:
+    """mean_k MI(gap sign; measure sign | slice k) / mean_k H(gap sign | slice k), tables (K, 4)."""
+    totals = tables.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = tables / totals
+        p_gap = np.stack([p[:, 0] + p[:, 1], p[:, 2] + p[:, 3]], axis=1)  # (K, 2)
+        p_meas = np.stack([p[:, 0] + p[:, 2], p[:, 1] + p[:, 3]], axis=1)  # (K, 2)
+        expected = p_gap[:, [0, 0, 1, 1]] * p_meas[:, [0, 1, 0, 1]]
+        terms = np.where(p > 0, p * np.log2(np.where(p > 0, p, 1.0) / np.where(p > 0, expected, 1.0)), 0.0)
+        mi = terms.sum(axis=1)
+        entropy = -(p_gap * np.log2(p_gap + 1e-12)).sum(axis=1)
+        return float(mi.mean() / entropy.mean())
+
+
+def conditioning_sets(names: list[str]) -> list[tuple[str, ...]]:
+    """Ordered pairs of distinct hyperparameters; with fewer than two, all there are (an extension)."""
+    if len(names) >= 2:
+        return list(itertools.permutations(names, 2))
+    return [tuple(names)]
+
+
+def cmi_conditions(pred: np.ndarray, arrays: TaskArrays) -> dict[tuple[str, ...], float]:
+    """The score of every conditioning set, vectorized (see module docstring)."""
+    cells = _sign_cells(pred, arrays.gaps)
+    out = {}
+    for cond in conditioning_sets(arrays.names):
+        index = np.zeros((len(pred), len(pred)), dtype=np.int64)
+        size = 1
+        for name in cond:
+            c, n = arrays.codes[name], arrays.sizes[name]
+            index = (index * n + c[:, None]) * n + c[None, :]
+            size *= n * n
+        tables = np.bincount(index.ravel() * 4 + cells, minlength=size * 4).reshape(size, 4)
+        out[cond] = _slice_score(tables.astype(np.float64))
+    return out
+
+
+@dataclass
+class CMIResult:
+    cmi: float
+    conditions: dict[tuple[str, ...], float] = field(default_factory=dict)
+
+    @property
+    def worst_condition(self) -> tuple[str, ...]:
+        return min(self.conditions, key=lambda c: self.conditions[c])
+
+
+def conditional_mutual_information(predictions: dict, task: Task | TaskArrays, where: str = "predictions") -> CMIResult:
+    """The official PGDL score of ``predictions`` ({"model_<id>": value}) on ``task``, as a fraction.
+
+    ``result.cmi`` is the minimum over conditioning pairs, ``result.conditions`` the per-pair scores.
+    A pair whose gap-sign entropy is zero everywhere (all gaps equal) has no defined score (NaN) and is
+    left out of the minimum.
+    """
+    arrays = task if isinstance(task, TaskArrays) else TaskArrays.from_task(task)
+    pred = prediction_vector(predictions, arrays, where)
+    conditions = cmi_conditions(pred, arrays)
+    finite = [v for v in conditions.values() if not math.isnan(v)]
+    return CMIResult(min(finite) if finite else float("nan"), conditions)
+
+
+def kendall_tau(pred: np.ndarray, gaps: np.ndarray) -> float:
+    """Kendall's tau-b between a measure and the generalization gaps (scipy)."""
+    if len(pred) < 2:
+        return float("nan")
+    return float(kendalltau(pred, gaps).statistic)
+
+
+def granulated_kendall(pred: np.ndarray, arrays: TaskArrays) -> dict[str, float]:
+    """Granulated Kendall coefficient (Jiang et al., ICLR 2020, eq. 4).
+
+    For each hyperparameter h: the mean, over the cells of all other hyperparameters, of Kendall's
+    tau-b between measure and gap among the models that differ only in h. Cells where tau is
+    undefined (all gaps or all values equal) are skipped. ``psi`` is the mean over hyperparameters.
+    """
+    out: dict[str, float] = {}
+    for name in arrays.names:
+        others = [n for n in arrays.names if n != name]
+        key = np.zeros(len(pred), dtype=np.int64)
+        for n in others:
+            key = key * arrays.sizes[n] + arrays.codes[n]
+        taus = []
+        for cell in np.unique(key):
+            members = key == cell
+            if members.sum() < 2:
+                continue
+            tau = kendall_tau(pred[members], arrays.gaps[members])
+            if not math.isnan(tau):
+                taus.append(tau)
+        out[name] = float(np.mean(taus)) if taus else float("nan")
+    values = [v for v in out.values() if not math.isnan(v)]
+    out["psi"] = float(np.mean(values)) if values else float("nan")
+    return out
+
+
+def evaluate(predictions: dict, task: Task | TaskArrays, where: str = "predictions") -> dict:
+    """Every score of one set of predictions on one task, as a JSON-ready dict (fractions, not x100)."""
+    arrays = task if isinstance(task, TaskArrays) else TaskArrays.from_task(task)
+    pred = prediction_vector(predictions, arrays, where)
+    result = conditional_mutual_information(dict(zip(arrays.keys, pred)), arrays, where)
+    return {
+        "cmi": result.cmi,
+        "conditions": {"|".join(c): v for c, v in result.conditions.items()},
+        "kendall_tau": kendall_tau(pred, arrays.gaps),
+        "granulated_kendall": granulated_kendall(pred, arrays),
+        "num_models": len(pred),
+    }

@@ -1,0 +1,93 @@
+"""The measure registry: a decorator fills it; ``available()`` and ``get()`` read it."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+class MeasureError(ValueError):
+    """A measure that cannot be registered, found or computed; the message names it."""
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A registered complexity measure.
+
+    ``fn(view, **params)`` returns one float. ``sign`` says which way it points: +1 when a larger
+    value predicts a larger generalization gap, -1 when a smaller one does.
+    """
+
+    name: str
+    fn: Callable[..., float]
+    description: str
+    source: str
+    sign: int = 1
+    version: str = "1"
+    params: dict[str, Any] = field(default_factory=dict)
+    origin: str = ""
+
+    def __call__(self, view, **params) -> float:
+        unknown = set(params) - set(self.params)
+        if unknown:
+            raise MeasureError(f"measure '{self.name}' has no parameter {sorted(unknown)[0]!r}")
+        return self.fn(view, **params)
+
+
+_REGISTRY: dict[str, Measure] = {}
+
+
+def _defaults(fn: Callable) -> dict[str, Any]:
+    signature = inspect.signature(fn)
+    params = list(signature.parameters.values())[1:]  # the first is the model view
+    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+
+
+def measure(name: str, *, source: str, description: str | None = None, sign: int = 1, version: str = "1"):
+    """Register ``fn(view, **params) -> float`` as a complexity measure called ``name``.
+
+    ``description`` defaults to the first line of the docstring; ``source`` cites where the
+    definition comes from; the keyword parameters of ``fn`` (with their defaults) are its parameters.
+    """
+    if sign not in (1, -1):
+        raise MeasureError(f"measure '{name}': sign must be +1 or -1")
+
+    def register(fn: Callable[..., float]) -> Callable[..., float]:
+        doc = inspect.getdoc(fn) or ""
+        entry = Measure(
+            name=name,
+            fn=fn,
+            description=description or (doc.splitlines()[0] if doc else name),
+            source=source,
+            sign=sign,
+            version=str(version),
+            params=_defaults(fn),
+            origin=f"{fn.__module__}:{fn.__qualname__}",
+        )
+        add(entry)
+        return fn
+
+    return register
+
+
+def add(entry: Measure) -> None:
+    """Register a ``Measure``; a second measure under a taken name is an error naming both."""
+    existing = _REGISTRY.get(entry.name)
+    if existing is not None and existing.origin != entry.origin:
+        raise MeasureError(
+            f"measure name '{entry.name}' is registered twice: by {existing.origin} and by {entry.origin}"
+        )
+    _REGISTRY[entry.name] = entry
+
+
+def available() -> list[str]:
+    """Names of every registered measure, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get(name: str) -> Measure:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise MeasureError(f"unknown measure '{name}' (available: {', '.join(available())})") from None
