@@ -60,9 +60,7 @@ def _print_table(rows: list[tuple[str, str, dict]]) -> None:
 
 
 def _cmd_score(args) -> int:
-    names = args.measure or []
-    if not names:
-        raise PredictionError("no measure given: pass -m NAME (see `pgdl-bench measures`)")
+    names = args.measure or measure_registry.available()
     for name in names:
         measure_registry.get(name)
     if args.reference and len(args.task) != 1:
@@ -116,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("score", help="compute measures on every model of tasks and score them")
     p.add_argument("task", nargs="+", help="PGDL task folder(s)")
-    p.add_argument("-m", "--measure", action="append", help="measure name (repeatable)")
+    p.add_argument("-m", "--measure", action="append", help="measure name (repeatable; default: every registered measure)")
     p.add_argument("--reference", help="folder holding model_configs.json, if apart from the task")
     p.add_argument("--out", default="predictions", help="where .predict files go (default: predictions)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -18,10 +18,13 @@ def write_predict(path: str | os.PathLike, predictions: dict[str, float]) -> Pat
         if not math.isfinite(value):
             raise PredictionError(f"{path}: {key} has a non-finite prediction {value!r}")
         out[key if str(key).startswith("model_") else f"model_{key}"] = float(value)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(out, indent=1) + "\n")
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(out, indent=1) + "\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise PredictionError(f"{path}: cannot write ({exc.strerror or exc})") from None
     return path
 
 
@@ -32,6 +35,8 @@ def read_predict(path: str | os.PathLike) -> dict:
         data = json.loads(path.read_text(), parse_constant=lambda c: float(c))
     except FileNotFoundError:
         raise PredictionError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise PredictionError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise PredictionError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(data, dict):

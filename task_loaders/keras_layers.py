@@ -387,12 +387,16 @@ class ReLU(KerasLayer):
         self.threshold = threshold
 
     def forward(self, x):
-        if self.negative_slope == 0 and self.threshold == 0:
+        # Keras' relu, step by step: x where x > threshold (0 elsewhere, x == threshold included),
+        # clipped to [0, max_value], minus negative_slope * (threshold - x)+.
+        if self.threshold == 0:
             out = torch.relu(x)
         else:
-            out = torch.where(x >= self.threshold, x, self.negative_slope * (x - self.threshold))
+            out = torch.where(x > self.threshold, x, torch.zeros_like(x))
         if self.max_value is not None:
-            out = out.clamp(max=self.max_value)
+            out = out.clamp(0.0, self.max_value)
+        if self.negative_slope != 0:
+            out = out - self.negative_slope * torch.relu(self.threshold - x)
         return out
 
 

@@ -66,13 +66,33 @@ class Grid:
         return math.prod(len(v) for v in self.values.values())
 
 
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads keeps the last of repeated keys silently; a repeated model id would hide a model.
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
 def read_model_configs(path: str | os.PathLike) -> tuple[Grid, dict[str, ModelRecord]]:
     """Parse and validate ``model_configs.json``; ids are the bare keys of the file ("0", "20", ...)."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(), object_pairs_hook=_unique_keys)
     except FileNotFoundError:
         raise TaskFormatError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise TaskFormatError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except _DuplicateKey as exc:
+        raise TaskFormatError(f"{path}: key {exc.key!r} appears twice in one object") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise TaskFormatError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(data, dict) or not data:

@@ -42,8 +42,10 @@ def find_metrics(path: Path, reference: str | os.PathLike | None = None) -> Path
         candidates.append(reference if reference.suffix == ".json" else reference / "model_configs.json")
     else:
         candidates.append(path / "model_configs.json")
-        if path.parent.name == "input_data":
-            candidates.append(path.parent.parent / "reference_data" / path.name / "model_configs.json")
+        # Absolute (not resolved: symlinks kept) so that ".", "task1" or "../task1" see their parent.
+        absolute = Path(os.path.abspath(path))
+        if absolute.parent.name == "input_data":
+            candidates.append(absolute.parent.parent / "reference_data" / absolute.name / "model_configs.json")
     for candidate in candidates:
         if candidate.is_file():
             return candidate
@@ -110,6 +112,8 @@ class Task:
             data = json.loads(path.read_text())
         except FileNotFoundError:
             raise TaskFormatError(f"{path}: file not found") from None
+        except OSError as exc:
+            raise TaskFormatError(f"{path}: cannot read ({exc.strerror or exc})") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise TaskFormatError(f"{path}: not valid JSON ({exc})") from None
         if not isinstance(data, dict) or "model_config" not in data or "input_shape" not in data:

@@ -49,7 +49,12 @@ _FOOTER = struct.Struct("<I")
 def iter_records(path: str | os.PathLike, verify: bool = True) -> Iterator[bytes]:
     """Yield the payloads of one TFRecord file, checking both CRCs of every record."""
     path = Path(path)
-    with open(path, "rb") as f:
+    try:
+        f = open(path, "rb")
+    except OSError as exc:
+        raise TaskFormatError(f"{path}: cannot read shard ({exc.strerror or exc})") from None
+    with f:
+        size = os.fstat(f.fileno()).st_size
         index = 0
         offset = 0
         while True:
@@ -63,7 +68,8 @@ def iter_records(path: str | os.PathLike, verify: bool = True) -> Iterator[bytes
                 raise TaskFormatError(
                     f"{path}: length checksum mismatch at byte {offset} (record {index}): corrupt shard"
                 )
-            body = f.read(length + 4)
+            # Checked against the file size before reading: a bad length must not become a huge allocation.
+            body = f.read(length + 4) if offset + 12 + length + 4 <= size else b""
             if len(body) < length + 4:
                 raise TaskFormatError(
                     f"{path}: truncated record {index} at byte {offset}: expected {length} payload bytes"
@@ -345,6 +351,8 @@ def read_split(directory: str | os.PathLike, verify: bool = True) -> tuple[np.nd
                 )
             chunks.append(np.ascontiguousarray(x, dtype=np.float32).tobytes())
             labels.append(y)
+    if shape is None:
+        raise TaskFormatError(f"{directory}: the split's shards hold no records")
     x = np.frombuffer(b"".join(chunks), dtype=np.float32).reshape((len(labels),) + tuple(shape))
     return x.copy(), np.asarray(labels, dtype=np.int64)
 

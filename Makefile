@@ -1,0 +1,40 @@
+# pgdl-bench: `make run` sets up and runs the main job; `make test` sets up and runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TASK ?= ../shared/fixtures/pgdl_toy_data
+# torch is pinned here, where it is installed: 2.13.0's CPU wheel (an unpinned torch pulls a CUDA build).
+TORCH ?= torch==2.13.0
+
+.PHONY: setup setup-test run test test-slow bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet -e ".[fast]"
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+setup: $(VENV)/.installed
+setup-test: $(VENV)/.installed-test
+
+run: setup
+	$(BIN)/pgdl-bench score $(TASK)
+
+test: setup-test
+	$(BIN)/python -m pytest -q
+
+test-slow: setup-test
+	$(BIN)/python -m pytest -q -m slow
+
+bench: setup
+	$(BIN)/python -m benchmark.perf.cmi
+
+clean:
+	rm -rf $(VENV) predictions .pytest_cache
