@@ -9,15 +9,18 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
 import measures as measure_registry
 from task_loaders import TaskFormatError, load_task
 
+from .executor import DEFAULT_BUDGET_S, import_plugin, make_executor
 from .predict_files import read_predict, write_predict
-from .runner import MeasureFailure, score_task
+from .runner import Failure, MeasureFailure, prepare, run_measures, stored_values
 from .scoring import PredictionError, TaskArrays, evaluate
+from .store import ResultStore
 
 EXIT_BAD_INPUT = 2
 EXIT_MEASURE_FAILED = 1
@@ -59,35 +62,99 @@ def _print_table(rows: list[tuple[str, str, dict]]) -> None:
         )
 
 
+def _load_tasks(paths: list[str], reference: str | None, failures: list[str]) -> list:
+    tasks = []
+    seen = {}
+    for path in paths:
+        try:
+            task = load_task(path, reference)
+        except TaskFormatError as exc:
+            failures.append(str(exc))
+            continue
+        if task.name in seen:
+            failures.append(f"{task.path}: task name '{task.name}' is also used by {seen[task.name]}")
+            continue
+        seen[task.name] = task.path
+        tasks.append(task)
+    return tasks
+
+
+def _failure_lines(failures: list[Failure]) -> list[str]:
+    """One line per distinct error, naming the measures and models it hit."""
+    groups: dict[tuple[str, str], list[Failure]] = {}
+    for f in failures:
+        groups.setdefault((f.status, f.error), []).append(f)
+    lines = []
+    for (status, error), items in groups.items():
+        models = sorted({f"{f.task}/model_{f.model_id}" for f in items}, key=_natural)
+        names = sorted({f.measure for f in items})
+        shown = ", ".join(models[:6]) + (f" and {len(models) - 6} more" if len(models) > 6 else "")
+        what = "timed out" if status == "timeout" else "failed"
+        lines.append(f"{error} [{', '.join(names)} {what} on {shown}]")
+    return lines
+
+
+def _natural(text: str):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
+
+
+def _executor(args):
+    return make_executor(args.backend, args.workers, args.threads, args.budget, args.scheduler)
+
+
 def _cmd_score(args) -> int:
+    for spec in args.plugin or []:
+        _import_plugin(spec)
     names = args.measure or measure_registry.available()
     for name in names:
         measure_registry.get(name)
     if args.reference and len(args.task) != 1:
         raise PredictionError("--reference applies to a single task")
-    tasks = [load_task(path, args.reference) for path in args.task]
-    seen = {}
-    for task in tasks:
-        if task.name in seen:
-            raise TaskFormatError(f"{task.path}: task name '{task.name}' is also used by {seen[task.name]}")
-        seen[task.name] = task.path
-    out: dict = {"tasks": {}}
-    rows = []
-    for task in tasks:
-        values = score_task(task, names, progress=not args.quiet)
-        arrays = TaskArrays.from_task(task)
-        out["tasks"][task.name] = {}
-        for name in names:
-            path = write_predict(Path(args.out) / name / f"{task.name}.predict", values[name])
-            scores = evaluate(values[name], arrays, where=str(path))
-            out["tasks"][task.name][name] = {**scores, "predictions": values[name], "predict_file": str(path)}
-            rows.append((task.name, name, scores))
+    load_failures: list[str] = []
+    tasks = _load_tasks(args.task, args.reference, load_failures)
+    runs = [prepare(task, names) for task in tasks]
+    with ResultStore(args.store) as store:
+        report = run_measures(runs, store, _executor(args), fresh=args.fresh, retry_failed=args.retry_failed,
+                              plugins=tuple(args.plugin or ()), progress=not args.quiet)
+        out: dict = {"tasks": {}}
+        rows = []
+        written = False
+        for run in runs:
+            out["tasks"][run.task.name] = {}
+            arrays = TaskArrays.from_task(run.task)
+            for name in names:
+                values = stored_values(store, run, name)
+                if values is None:
+                    continue
+                path = write_predict(Path(args.out) / name / f"{run.task.name}.predict", values)
+                written = True
+                scores = evaluate(values, arrays, where=str(path))
+                out["tasks"][run.task.name][name] = {**scores, "predictions": values, "predict_file": str(path)}
+                rows.append((run.task.name, name, scores))
+    failure_lines = load_failures + _failure_lines(report.failures)
     if args.json:
+        out["failures"] = [vars(f) for f in report.failures] + [{"error": e} for e in load_failures]
+        out["computed"], out["reused"] = report.computed, report.reused
         print(json.dumps(out, indent=2))
     else:
         _print_table(rows)
-        print(f"\n.predict files written under {args.out}/<measure>/<task>.predict", file=sys.stderr)
-    return 0
+        if written:
+            print(f"\n.predict files written under {args.out}/<measure>/<task>.predict "
+                  f"({report.computed} results computed, {report.reused} reused from {store.path})", file=sys.stderr)
+    for line in failure_lines:
+        print(f"pgdl-bench: error: {line}", file=sys.stderr)
+    if load_failures or any(f.status == "bad_input" for f in report.failures):
+        return EXIT_BAD_INPUT
+    return EXIT_MEASURE_FAILED if report.failures else 0
+
+
+def _import_plugin(spec: str) -> None:
+    try:
+        import_plugin(spec)
+    except measure_registry.MeasureError:
+        raise
+    except Exception as exc:
+        raise measure_registry.MeasureError(f"{spec}: cannot import plugin ({type(exc).__name__}: {exc})") from None
 
 
 def _cmd_evaluate(args) -> int:
@@ -99,6 +166,22 @@ def _cmd_evaluate(args) -> int:
     else:
         _print_table([(task.name, Path(args.predict_file).name, scores)])
     return 0
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("running")
+    g.add_argument("--store", help="SQLite results store (default: $PGDL_BENCH_HOME/results.sqlite, "
+                   "else ~/.cache/pgdl-bench/results.sqlite)")
+    g.add_argument("--fresh", action="store_true", help="recompute these measures even if the store has them")
+    g.add_argument("--retry-failed", action="store_true", help="recompute stored failures and timeouts")
+    g.add_argument("--backend", default="local", choices=["local", "serial", "dask"],
+                   help="local process pool (default), serial (in this process, no budget), or dask")
+    g.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.1:8786 (with --backend dask)")
+    g.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per core)")
+    g.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: cores / workers)")
+    g.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S,
+                   help=f"seconds allowed per model and measure (default: {DEFAULT_BUDGET_S:g}, the competition's)")
+    g.add_argument("--plugin", action="append", help="module or .py file that registers measures (repeatable)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="predictions", help="where .predict files go (default: predictions)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_run_options(p)
     p.set_defaults(func=_cmd_score)
 
     p = sub.add_parser("evaluate", help="score an existing .predict file")
@@ -134,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (TaskFormatError, PredictionError, measure_registry.MeasureError) as exc:
+    except (TaskFormatError, PredictionError, measure_registry.MeasureError, ValueError) as exc:
         print(f"pgdl-bench: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except MeasureFailure as exc:

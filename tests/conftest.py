@@ -56,3 +56,16 @@ def copy_tree():
 def toy_task_copy(toy_task_path: Path, tmp_path: Path) -> Path:
     """A writable copy of the toy task under ``tmp_path``, to damage in one test."""
     return copy_writable(toy_task_path, tmp_path / "toy_task")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_results_store(tmp_path_factory):
+    """Keep the tests' results (and the processes they start) out of the user's ~/.cache/pgdl-bench."""
+    home = tmp_path_factory.mktemp("pgdl_bench_home")
+    previous = os.environ.get("PGDL_BENCH_HOME")
+    os.environ["PGDL_BENCH_HOME"] = str(home)
+    yield home
+    if previous is None:
+        os.environ.pop("PGDL_BENCH_HOME", None)
+    else:
+        os.environ["PGDL_BENCH_HOME"] = previous

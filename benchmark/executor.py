@@ -1,0 +1,358 @@
+"""Run jobs in worker processes, with a time budget per part, crash recovery and a Dask backend.
+
+A ``Job`` is a top-level function ``fn(emit, **kwargs)`` that produces the named *parts* listed in
+``emit.parts`` (for a model: one value per measure) and reports each through ``emit`` as soon as it
+exists. A retried job gets only the parts still missing. The executor hands
+every part result to ``on_result`` in the parent, which stores it at once: nothing finished is lost.
+
+Local backend: long-lived worker processes (started with ``subprocess``, so they work inside daemonic
+Dask workers too), one job at a time each. A part that runs past its budget gets its worker killed
+and is recorded as a timeout; the job's remaining parts go back to the queue. A worker that dies
+(killed, segfault, out of memory) has its job retried on a fresh worker, up to ``max_attempts``.
+Dask backend: each job is a Dask task that runs it in such a worker on the Dask worker's machine.
+The executor knows nothing of measures: the zoo trainer runs through it too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from multiprocessing.connection import Connection, Pipe, wait
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+DEFAULT_BUDGET_S = 300.0  # the competition's per-model budget
+STARTUP_GRACE_S = 120.0  # a fresh worker's interpreter start and imports do not count against a budget
+
+
+@dataclass(frozen=True)
+class Job:
+    key: str
+    fn: Callable[..., None]  # a top-level (importable) function fn(emit, **kwargs)
+    kwargs: dict = field(default_factory=dict)
+    parts: tuple[str, ...] = ()
+    imports: tuple[str, ...] = ()  # modules or .py files to import first (plugins registering measures)
+    attempt: int = 1
+
+
+@dataclass
+class PartResult:
+    job: str
+    part: str
+    status: str  # "ok", "error", "bad_input", "timeout"
+    value: Any = None
+    error: str = ""
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+class Emitter:
+    """What a job function reports through: phases (each restarts the budget) and part results."""
+
+    def __init__(self, send: Callable[[tuple], None], job: Job):
+        self._send = send
+        self.job = job
+        self.parts = job.parts  # what this run of the job must produce
+
+    def phase(self, name: str) -> None:
+        """Start a phase of work that is not a part (loading a model): the budget clock restarts."""
+        self._send(("start", self.job.key, name))
+
+    def run(self, part: str, fn: Callable[[], Any]) -> Any:
+        """Compute one part: budget restarted, exceptions reported as that part's error."""
+        self._send(("start", self.job.key, part))
+        start = time.perf_counter()
+        try:
+            value = fn()
+        except Exception as exc:  # third-party code: report, then go on with the next part
+            self._send(("part", self.job.key, part, "error", None, _describe(exc), time.perf_counter() - start))
+            return None
+        self._send(("part", self.job.key, part, "ok", value, "", time.perf_counter() - start))
+        return value
+
+    def fail(self, part: str, status: str, error: str, seconds: float = 0.0) -> None:
+        self._send(("part", self.job.key, part, status, None, error, seconds))
+
+
+class JobFailed(Exception):
+    """Raised by a job function to fail all its unfinished parts with one status and message."""
+
+    def __init__(self, message: str, status: str = "error"):
+        super().__init__(message)
+        self.status = status
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().replace("\n", " ")
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def import_plugin(spec: str) -> None:
+    """Import a module by name, or a ``.py`` file by path, once per process."""
+    if spec.endswith(".py"):
+        path = Path(spec).resolve()
+        name = "pgdl_bench_plugin_" + hashlib.sha1(str(path).encode()).hexdigest()[:16]
+        if name in sys.modules:
+            return
+        loader_spec = importlib.util.spec_from_file_location(name, path)
+        if loader_spec is None or loader_spec.loader is None:
+            raise ImportError(f"cannot import {spec}")
+        module = importlib.util.module_from_spec(loader_spec)
+        sys.modules[name] = module
+        try:
+            loader_spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+    else:
+        importlib.import_module(spec)
+
+
+def run_job_here(job: Job, send: Callable[[tuple], None]) -> None:
+    """Run one job in this process, reporting through ``send``; used by workers and the serial backend."""
+    try:
+        for spec in job.imports:
+            import_plugin(spec)
+        job.fn(Emitter(send, job), **job.kwargs)
+    except JobFailed as exc:
+        send(("job_failed", job.key, exc.status, str(exc)))
+    except Exception as exc:
+        send(("job_failed", job.key, "error", _describe(exc)))
+    send(("done", job.key))
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class _Tracker:
+    """Bookkeeping shared by the backends: which parts of which job are done."""
+
+    def __init__(self, jobs: Iterable[Job], on_result: Callable[[PartResult], None]):
+        self.jobs = {job.key: job for job in jobs}
+        self.done: dict[str, set[str]] = {key: set() for key in self.jobs}
+        self.on_result = on_result
+
+    def record(self, result: PartResult) -> None:
+        if result.part in self.done[result.job]:
+            return
+        self.done[result.job].add(result.part)
+        self.on_result(result)
+
+    def remaining(self, key: str) -> tuple[str, ...]:
+        return tuple(p for p in self.jobs[key].parts if p not in self.done[key])
+
+    def fail_remaining(self, key: str, status: str, error: str) -> None:
+        for part in self.remaining(key):
+            self.record(PartResult(key, part, status, error=error))
+
+    def handle(self, message: tuple) -> str | None:
+        """Apply a worker message; returns the job key when the job is complete."""
+        kind, key = message[0], message[1]
+        if kind == "part":
+            _, _, part, status, value, error, seconds = message
+            self.record(PartResult(key, part, status, value, error, seconds))
+        elif kind == "job_failed":
+            self.fail_remaining(key, message[2], message[3])
+        elif kind == "done":
+            self.fail_remaining(key, "error", "the job ended without producing this result")
+            return key
+        return None
+
+
+class SerialExecutor:
+    """In this process, one job after another: no budget enforcement (for debugging and tiny runs)."""
+
+    def run(self, jobs: list[Job], on_result: Callable[[PartResult], None]) -> None:
+        tracker = _Tracker(jobs, on_result)
+        for job in jobs:
+            run_job_here(job, tracker.handle)
+
+
+class _Worker:
+    def __init__(self, threads: int):
+        parent, child = Pipe(duplex=True)
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "benchmark.worker", str(child.fileno())],
+            pass_fds=(child.fileno(),),
+            env=env,
+        )
+        child.close()
+        self.conn: Connection = parent
+        self.conn.send(("init", list(sys.path), threads))
+        self.job: Job | None = None
+        self.part: str | None = None
+        self.deadline = float("inf")
+
+    def assign(self, job: Job, budget: float) -> None:
+        # Until the job reports its first phase, the clock also covers start-up and plugin imports.
+        self.job = job
+        self.part = None
+        self.deadline = time.monotonic() + budget + STARTUP_GRACE_S
+        self.conn.send(job)
+
+    def kill(self) -> None:
+        try:
+            self.process.kill()
+        except ProcessLookupError:
+            pass
+        self.process.wait()
+        self.conn.close()
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.conn.close()
+
+
+class LocalExecutor:
+    """A pool of worker processes with per-part budgets and crash recovery (see module docstring)."""
+
+    def __init__(self, workers: int | None = None, threads_per_worker: int | None = None,
+                 budget: float = DEFAULT_BUDGET_S, max_attempts: int = 2):
+        cores = os.cpu_count() or 1
+        self.workers = max(1, workers or cores)
+        self.threads = max(1, threads_per_worker or cores // self.workers)
+        self.budget = budget
+        self.max_attempts = max_attempts
+
+    def run(self, jobs: list[Job], on_result: Callable[[PartResult], None]) -> None:
+        tracker = _Tracker(jobs, on_result)
+        queue = [job for job in jobs if job.parts]
+        pool: list[_Worker] = []
+        try:
+            while queue or any(w.job is not None for w in pool):
+                for worker in pool:
+                    if worker.job is None and queue:
+                        worker.assign(queue.pop(0), self.budget)
+                while queue and len(pool) < self.workers:
+                    worker = _Worker(self.threads)
+                    pool.append(worker)
+                    worker.assign(queue.pop(0), self.budget)
+                busy = [w for w in pool if w.job is not None]
+                timeout = max(0.0, min(w.deadline for w in busy) - time.monotonic())
+                ready = wait([w.conn for w in busy], timeout=timeout)
+                for worker in busy:
+                    if worker.conn in ready:
+                        self._receive(worker, tracker, queue, pool)
+                now = time.monotonic()
+                for worker in list(pool):
+                    if worker.job is not None and now >= worker.deadline:
+                        self._timeout(worker, tracker, queue, pool)
+        finally:
+            for worker in pool:
+                if worker.job is None:
+                    worker.stop()
+                else:
+                    worker.kill()
+
+    def _receive(self, worker: _Worker, tracker: _Tracker, queue: list[Job], pool: list[_Worker]) -> None:
+        try:
+            while worker.conn.poll():
+                message = worker.conn.recv()
+                if message[0] == "start":
+                    worker.part = message[2]
+                    worker.deadline = time.monotonic() + self.budget
+                elif tracker.handle(message) is not None:
+                    worker.job = None
+                    worker.deadline = float("inf")
+                    return
+        except (EOFError, OSError):
+            self._crashed(worker, tracker, queue, pool)
+
+    def _replace(self, worker: _Worker, pool: list[_Worker]) -> None:
+        worker.kill()
+        pool.remove(worker)
+
+    def _crashed(self, worker: _Worker, tracker: _Tracker, queue: list[Job], pool: list[_Worker]) -> None:
+        job = worker.job
+        self._replace(worker, pool)
+        code = worker.process.returncode
+        remaining = tracker.remaining(job.key)
+        if not remaining:
+            return
+        if job.attempt < self.max_attempts:
+            queue.insert(0, replace(job, parts=remaining, attempt=job.attempt + 1))
+        else:
+            cause = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+            tracker.fail_remaining(
+                job.key, "error", f"worker process died ({cause}) {job.attempt} times while running {worker.part}"
+            )
+
+    def _timeout(self, worker: _Worker, tracker: _Tracker, queue: list[Job], pool: list[_Worker]) -> None:
+        job, part = worker.job, worker.part
+        self._replace(worker, pool)
+        message = f"exceeded the time budget of {self.budget:g} s"
+        if part in tracker.remaining(job.key):
+            tracker.record(PartResult(job.key, part, "timeout", error=message, seconds=self.budget))
+        else:  # a phase such as loading the model ran out of time: every unfinished part fails
+            tracker.fail_remaining(job.key, "timeout", f"{message} in phase '{part or 'start'}'")
+        remaining = tracker.remaining(job.key)
+        if remaining:
+            queue.insert(0, replace(job, parts=remaining))
+
+
+def _run_isolated(job: Job, budget: float, threads: int) -> list[PartResult]:
+    """A Dask task: run one job in a local worker process (budget enforced), return its results."""
+    results: list[PartResult] = []
+    LocalExecutor(workers=1, threads_per_worker=threads, budget=budget).run([job], results.append)
+    return results
+
+
+class DaskExecutor:
+    """Jobs as tasks on an existing Dask distributed cluster; results stored as each job finishes."""
+
+    def __init__(self, scheduler: str, budget: float = DEFAULT_BUDGET_S, threads_per_worker: int = 1):
+        self.scheduler = scheduler
+        self.budget = budget
+        self.threads = threads_per_worker
+
+    def run(self, jobs: list[Job], on_result: Callable[[PartResult], None]) -> None:
+        try:
+            from distributed import Client, as_completed
+        except ImportError:  # pragma: no cover - optional extra
+            raise RuntimeError("the Dask backend needs the 'dask' extra: pip install 'pgdl-bench[dask]'") from None
+        tracker = _Tracker(jobs, on_result)
+        with Client(self.scheduler, timeout="30s") as client:
+            futures = {
+                client.submit(_run_isolated, job, self.budget, self.threads, pure=False, key=f"pgdl-{job.key}-{i}"): job
+                for i, job in enumerate(jobs)
+                if job.parts
+            }
+            for future in as_completed(futures):
+                job = futures[future]
+                try:
+                    for result in future.result():
+                        tracker.record(result)
+                except Exception as exc:  # the task itself failed on the cluster
+                    tracker.fail_remaining(job.key, "error", f"Dask task failed: {_describe(exc)}")
+                tracker.fail_remaining(job.key, "error", "the job ended without producing this result")
+
+
+def make_executor(backend: str = "local", workers: int | None = None, threads_per_worker: int | None = None,
+                  budget: float = DEFAULT_BUDGET_S, scheduler: str | None = None):
+    if backend == "local":
+        return LocalExecutor(workers, threads_per_worker, budget)
+    if backend == "serial":
+        return SerialExecutor()
+    if backend == "dask":
+        if not scheduler:
+            raise ValueError("--backend dask needs --scheduler ADDRESS (e.g. tcp://127.0.0.1:8786)")
+        return DaskExecutor(scheduler, budget, threads_per_worker or 1)
+    raise ValueError(f"unknown backend {backend!r} (local, serial, dask)")

@@ -1,0 +1,136 @@
+"""The results store: one SQLite row per (task fingerprint, model, measure, parameters, version).
+
+Every result is committed the moment it arrives, so a run killed at any point keeps all it finished;
+the next run skips those. Failures (errors, timeouts) are stored too, with their message, so a rerun
+does not spend another budget on a measure that hangs unless asked to (``retry_failed``).
+Only the parent process writes; WAL mode lets readers (scores, leaderboards) read meanwhile.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    task_fp   TEXT NOT NULL,
+    task_name TEXT NOT NULL,
+    model_id  TEXT NOT NULL,
+    measure   TEXT NOT NULL,
+    params    TEXT NOT NULL,
+    version   TEXT NOT NULL,
+    status    TEXT NOT NULL,
+    value     REAL,
+    error     TEXT NOT NULL DEFAULT '',
+    seconds   REAL NOT NULL DEFAULT 0,
+    created   REAL NOT NULL,
+    PRIMARY KEY (task_fp, model_id, measure, params, version)
+);
+"""
+
+
+def default_store_path() -> Path:
+    home = os.environ.get("PGDL_BENCH_HOME")
+    base = Path(home) if home else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pgdl-bench"
+    return base / "results.sqlite"
+
+
+def params_key(params: dict) -> str:
+    """Canonical JSON of a measure's parameters (defaults included): the store's key for them."""
+    return json.dumps(params, sort_keys=True, default=repr, separators=(",", ":"))
+
+
+def task_fingerprint(task) -> str:
+    """Identity of a task's contents: JSON files by content, weight files and shards by size and mtime.
+
+    Rewriting a model or a shard (a retrained zoo) changes it; moving or copying a folder does too
+    (mtimes change), which can only cause a recomputation, never a stale result.
+    """
+    h = hashlib.sha256()
+    h.update(Path(task.metrics_path).read_bytes())
+    files = []
+    for model_id in task.model_ids:
+        folder = task.model_dir(model_id)
+        config = folder / "config.json"
+        h.update(model_id.encode() + b"\0" + (config.read_bytes() if config.is_file() else b""))
+        files += [folder / "weights.hdf5", folder / "weights_init.hdf5"]
+    dataset = Path(task.path) / "dataset_1"
+    if dataset.is_dir():
+        files += sorted(dataset.rglob("*.tfrecord"))
+    for path in files:
+        try:
+            st = path.stat()
+            h.update(f"{path.relative_to(task.path)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+        except FileNotFoundError:
+            h.update(f"{path.name}:missing\n".encode())
+    return h.hexdigest()[:24]
+
+
+@dataclass
+class Row:
+    task_fp: str
+    task_name: str
+    model_id: str
+    measure: str
+    params: str
+    version: str
+    status: str
+    value: float | None
+    error: str
+    seconds: float
+
+
+class ResultStore:
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.path = Path(path) if path else default_store_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)  # autocommit
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def put(self, task_fp: str, task_name: str, model_id: str, measure: str, params: str, version: str,
+            status: str, value: float | None = None, error: str = "", seconds: float = 0.0) -> None:
+        """Insert or replace one result; committed before returning."""
+        self.db.execute(
+            "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (task_fp, task_name, model_id, measure, params, version, status, value, error, seconds, time.time()),
+        )
+
+    def rows(self, task_fp: str, measure: str, params: str, version: str) -> dict[str, Row]:
+        """{model_id: Row} of one measure on one task."""
+        cursor = self.db.execute(
+            "SELECT * FROM results WHERE task_fp=? AND measure=? AND params=? AND version=?",
+            (task_fp, measure, params, version),
+        )
+        return {r[2]: Row(*r[:10]) for r in cursor.fetchall()}
+
+    def delete(self, task_fp: str, measures: Iterable[str]) -> int:
+        """Forget every result of these measures on a task (``--fresh``)."""
+        count = 0
+        for measure in measures:
+            count += self.db.execute("DELETE FROM results WHERE task_fp=? AND measure=?", (task_fp, measure)).rowcount
+        return count
+
+    def delete_failed(self, task_fp: str, measures: Iterable[str]) -> int:
+        count = 0
+        for measure in measures:
+            count += self.db.execute(
+                "DELETE FROM results WHERE task_fp=? AND measure=? AND status != 'ok'", (task_fp, measure)
+            ).rowcount
+        return count
