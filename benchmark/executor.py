@@ -225,17 +225,19 @@ class LocalExecutor:
     """A pool of worker processes with per-part budgets and crash recovery (see module docstring)."""
 
     def __init__(self, workers: int | None = None, threads_per_worker: int | None = None,
-                 budget: float = DEFAULT_BUDGET_S, max_attempts: int = 2):
+                 budget: float = DEFAULT_BUDGET_S, max_attempts: int = 2, keep_alive: bool = False):
         cores = os.cpu_count() or 1
         self.workers = max(1, workers or cores)
         self.threads = max(1, threads_per_worker or cores // self.workers)
         self.budget = budget
         self.max_attempts = max_attempts
+        self.keep_alive = keep_alive  # keep idle workers between run() calls (saves their start-up)
+        self._pool: list[_Worker] = []
 
     def run(self, jobs: list[Job], on_result: Callable[[PartResult], None]) -> None:
         tracker = _Tracker(jobs, on_result)
         queue = [job for job in jobs if job.parts]
-        pool: list[_Worker] = []
+        pool = self._pool
         try:
             while queue or any(w.job is not None for w in pool):
                 for worker in pool:
@@ -256,11 +258,13 @@ class LocalExecutor:
                     if worker.job is not None and now >= worker.deadline:
                         self._timeout(worker, tracker, queue, pool)
         finally:
-            for worker in pool:
-                if worker.job is None:
-                    worker.stop()
-                else:
+            for worker in list(pool):
+                if worker.job is not None:  # interrupted mid-job
                     worker.kill()
+                    pool.remove(worker)
+                elif not self.keep_alive:
+                    worker.stop()
+                    pool.remove(worker)
 
     def _receive(self, worker: _Worker, tracker: _Tracker, queue: list[Job], pool: list[_Worker]) -> None:
         try:
@@ -308,10 +312,17 @@ class LocalExecutor:
             queue.insert(0, replace(job, parts=remaining))
 
 
+_ISOLATED: dict[tuple[float, int], LocalExecutor] = {}
+
+
 def _run_isolated(job: Job, budget: float, threads: int) -> list[PartResult]:
-    """A Dask task: run one job in a local worker process (budget enforced), return its results."""
+    """A Dask task: run one job in a local worker process (budget enforced), return its results.
+
+    The worker process is kept for the next task on this Dask worker; it exits with it (pipe EOF).
+    """
+    executor = _ISOLATED.setdefault((budget, threads), LocalExecutor(1, threads, budget, keep_alive=True))
     results: list[PartResult] = []
-    LocalExecutor(workers=1, threads_per_worker=threads, budget=budget).run([job], results.append)
+    executor.run([job], results.append)
     return results
 
 
