@@ -11,16 +11,19 @@ import json
 import math
 import re
 import sys
+import time
 from pathlib import Path
 
 import measures as measure_registry
 from task_loaders import TaskFormatError, load_task
+from task_loaders.zoo import DEFAULT_ZOOS, RECIPES, get_recipe, zoo_cache_dir
 
-from .executor import DEFAULT_BUDGET_S, import_plugin, make_executor
+from .executor import DEFAULT_BUDGET_S, LocalExecutor, import_plugin, make_executor
 from .predict_files import read_predict, write_predict
 from .runner import Failure, MeasureFailure, prepare, run_measures, stored_values
 from .scoring import PredictionError, TaskArrays, evaluate
 from .store import ResultStore
+from .zoo_builder import TRAIN_BUDGET_S, ZooBuildError, build_zoo, default_zoo_paths
 
 EXIT_BAD_INPUT = 2
 EXIT_MEASURE_FAILED = 1
@@ -111,7 +114,8 @@ def _cmd_score(args) -> int:
     if args.reference and len(args.task) != 1:
         raise PredictionError("--reference applies to a single task")
     load_failures: list[str] = []
-    tasks = _load_tasks(args.task, args.reference, load_failures)
+    paths = args.task or [str(p) for p in default_zoo_paths(progress=not args.quiet)]
+    tasks = _load_tasks(paths, args.reference, load_failures)
     runs = [prepare(task, names) for task in tasks]
     with ResultStore(args.store) as store:
         report = run_measures(runs, store, _executor(args), fresh=args.fresh, retry_failed=args.retry_failed,
@@ -196,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_measures)
 
     p = sub.add_parser("score", help="compute measures on every model of tasks and score them")
-    p.add_argument("task", nargs="+", help="PGDL task folder(s)")
+    p.add_argument("task", nargs="*", help="PGDL task folder(s) (default: the embedded zoos "
+                   f"{', '.join(DEFAULT_ZOOS)}, built on first use)")
     p.add_argument("-m", "--measure", action="append", help="measure name (repeatable; default: every registered measure)")
     p.add_argument("--reference", help="folder holding model_configs.json, if apart from the task")
     p.add_argument("--out", default="predictions", help="where .predict files go (default: predictions)")
@@ -211,7 +216,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", help="folder holding model_configs.json, if apart from the task")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_cmd_evaluate)
+    p = sub.add_parser("zoo", help="in-house model zoos: list recipes, build one")
+    zoo = p.add_subparsers(dest="zoo_command", required=True)
+    q = zoo.add_parser("list", help="the named recipes")
+    q.set_defaults(func=_cmd_zoo_list)
+    q = zoo.add_parser("build", help="train a zoo into a PGDL task folder (resumes where a killed build stopped)")
+    q.add_argument("name", help="recipe name (see `pgdl-bench zoo list`)")
+    q.add_argument("--out", help="task folder to write (default: the zoo cache, $PGDL_BENCH_HOME/zoos/NAME)")
+    q.add_argument("--data", help="folder with the dataset files (Fashion-MNIST IDX, CIFAR-10 python batches)")
+    q.add_argument("--fresh", action="store_true", help="delete what the folder holds and train from scratch")
+    q.add_argument("--workers", type=int, default=None, help="models trained at once (default: one per core)")
+    q.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    q.set_defaults(func=_cmd_zoo_build)
     return parser
+
+
+def _cmd_zoo_list(args) -> int:
+    width = max(len(n) for n in RECIPES)
+    for name, recipe in RECIPES.items():
+        built = (zoo_cache_dir() / name / "model_configs.json").is_file()
+        print(f"{name:<{width}}  {len(recipe.models()):>3} models  {'cached' if built else '      '}  {recipe.description}")
+    return 0
+
+
+def _cmd_zoo_build(args) -> int:
+    recipe = get_recipe(args.name)
+    start = time.monotonic()
+    # one torch thread per worker: training is then deterministic whatever the number of workers
+    executor = LocalExecutor(workers=args.workers, threads_per_worker=1, budget=TRAIN_BUDGET_S)
+    out = build_zoo(recipe, args.out, executor, data=args.data, fresh=args.fresh, progress=not args.quiet)
+    task = load_task(out)
+    gaps = sorted(task.gaps())
+    print(f"{recipe.name}: {len(gaps)} models in {out} ({time.monotonic() - start:.0f} s); generalization gap "
+          f"min {gaps[0]:.4f}, median {gaps[len(gaps) // 2]:.4f}, max {gaps[-1]:.4f}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -221,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     except (TaskFormatError, PredictionError, measure_registry.MeasureError, ValueError) as exc:
         print(f"pgdl-bench: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except MeasureFailure as exc:
+    except (MeasureFailure, ZooBuildError) as exc:
         print(f"pgdl-bench: error: {exc}", file=sys.stderr)
         return EXIT_MEASURE_FAILED
     except KeyboardInterrupt:

@@ -4,6 +4,7 @@ Knows nothing of measures or scores.
 """
 
 from .errors import TaskFormatError
+from .datasets import Dataset, DatasetNotFound, load_cifar10, load_dataset, load_digits, load_fashion_mnist
 from .keras_layers import SUPPORTED_LAYERS, KerasSequential, build_network, parameter_count
 from .keras_weights import load_network_weights, read_weights, write_network_weights
 from .model_configs import Grid, ModelRecord, canonical, read_model_configs, write_model_configs
@@ -16,4 +17,5 @@ __all__ = [
     "load_network_weights", "read_weights", "write_network_weights", "Grid", "ModelRecord", "canonical",
     "read_model_configs", "write_model_configs", "LoadedModel", "Task", "load_task", "model_key",
     "read_split", "write_split", "ExportedModel", "write_model", "write_task",
+    "Dataset", "DatasetNotFound", "load_dataset", "load_digits", "load_fashion_mnist", "load_cifar10",
 ]

@@ -158,16 +158,7 @@ class Task:
 
     def _split(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         if split not in self._splits:
-            directory = self._split_dir(split)
-            x, y = read_split(directory)
-            if tuple(x.shape[1:]) != self.input_shape:
-                raise TaskFormatError(
-                    f"{directory}: inputs of shape {list(x.shape[1:])}, the models take {list(self.input_shape)}"
-                )
-            xt = torch.from_numpy(x)
-            if xt.dim() == 4:  # stored NHWC, served NCHW
-                xt = xt.permute(0, 3, 1, 2).contiguous()
-            self._splits[split] = (xt, torch.from_numpy(y))
+            self._splits[split] = read_split_tensors(self._split_dir(split), self.input_shape)
         return self._splits[split]
 
     def train_split(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -176,6 +167,17 @@ class Task:
 
     def test_split(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self._split("test")
+
+
+def read_split_tensors(directory: str | os.PathLike, input_shape=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A split folder as torch tensors: inputs float32 NCHW (stored NHWC) or (N, features), labels int64."""
+    x, y = read_split(directory)
+    if input_shape is not None and tuple(x.shape[1:]) != tuple(input_shape):
+        raise TaskFormatError(f"{directory}: inputs of shape {list(x.shape[1:])}, the models take {list(input_shape)}")
+    xt = torch.from_numpy(x)
+    if xt.dim() == 4:
+        xt = xt.permute(0, 3, 1, 2).contiguous()
+    return xt, torch.from_numpy(y)
 
 
 def load_task(path: str | os.PathLike, reference: str | os.PathLike | None = None) -> Task:
