@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-TASK ?= ../shared/fixtures/pgdl_toy_data
+# TASK= (empty) scores the embedded default zoos; TASK=path/to/task scores a PGDL task folder
+TASK ?=
 # torch is pinned here, where it is installed: 2.13.0's CPU wheel (an unpinned torch pulls a CUDA build).
 TORCH ?= torch==2.13.0
 
