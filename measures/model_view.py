@@ -35,6 +35,8 @@ class ModelView:
         hparams: dict[str, Any] | None = None,
         task_name: str = "",
         batch_size: int = 512,
+        sample_size: int = 1000,
+        cache_bytes: int = 1 << 30,
     ):
         self.network = network.eval()
         self.initial_network = initial_network.eval() if initial_network is not None else None
@@ -44,6 +46,11 @@ class ModelView:
         self.hparams = dict(hparams or {})
         self.task_name = task_name
         self.batch_size = batch_size
+        self.sample_size = sample_size
+        self.cache_bytes = cache_bytes
+        self._samples: dict[int, torch.Tensor] = {}
+        self._activations: dict[tuple[str, int], torch.Tensor] = {}  # insertion order = LRU order
+        self.forward_passes = 0  # sample forward passes run for activations (for tests and benchmarks)
 
     # -- data -------------------------------------------------------------------------------
 
@@ -64,7 +71,96 @@ class ModelView:
         digest = hashlib.sha256(f"{self.task_name}/{self.model_id}/{measure_name}".encode()).digest()
         return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
+    def sample_indices(self, n: int | None = None) -> torch.Tensor:
+        """Indices of a class-stratified sample of ``n`` training examples (default ``sample_size``).
+
+        Seeded by the task, not the model: every model of a task is measured on the same samples,
+        and every measure of a run shares them (and their cached activations).
+        """
+        n = min(self.sample_size if n is None else n, self.num_train)
+        if n not in self._samples:
+            digest = hashlib.sha256(f"{self.task_name}/sample".encode()).digest()
+            rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+            labels = self.y_train.numpy()
+            order = rng.permutation(len(labels))
+            # round-robin over classes in a random order: as balanced as the classes allow
+            by_class = [order[labels[order] == c] for c in np.unique(labels)]
+            picked = []
+            depth = 0
+            while len(picked) < n:
+                for members in by_class:
+                    if depth < len(members) and len(picked) < n:
+                        picked.append(members[depth])
+                depth += 1
+            self._samples[n] = torch.as_tensor(np.sort(np.array(picked, dtype=np.int64)))
+        return self._samples[n]
+
+    def sample(self, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The stratified sample of ``sample_indices(n)``: (inputs, labels)."""
+        index = self.sample_indices(n)
+        return self.x_train[index], self.y_train[index]
+
     # -- hidden layers ----------------------------------------------------------------------
+
+    @property
+    def hidden_layers(self) -> list[str]:
+        """Layers whose outputs are post-activation hidden representations, input to output.
+
+        An ``Activation``/``ReLU`` layer, or a Conv2D/Dense with a non-linear ``activation``; the
+        logits layer is not hidden. In the in-house architectures these are the ``Activation`` layers
+        after each conv/dense (and its BatchNorm).
+        """
+        names = []
+        children = list(self.network.named_children())
+        for i, (name, module) in enumerate(children):
+            kind = type(module).__name__
+            nonlinear = kind == "ReLU" or getattr(module, "activation", "linear") not in ("linear", "softmax")
+            if kind in ("Activation", "ReLU", "Conv2D", "Dense") and nonlinear:
+                names.append(name)
+        last = children[-1][0] if children else None
+        return [n for n in names if n != last]
+
+    @torch.inference_mode()
+    def activations(self, layer: str, n: int | None = None) -> torch.Tensor:
+        """Outputs of ``layer`` for the shared sample (``sample(n)``), computed once and cached.
+
+        One streamed pass over the sample captures every hidden layer at once; as many as fit in
+        ``cache_bytes`` are kept (the requested one always), so the measures of a model that look at
+        the same layers share one forward pass, and memory stays bounded.
+        """
+        self._index(layer)
+        n_samples = len(self.sample_indices(n))
+        key = (layer, n_samples)
+        if key in self._activations:
+            self._activations[key] = self._activations.pop(key)  # most recently used
+            return self._activations[key]
+        x, _ = self.sample(n)
+        wanted = set(self.hidden_layers) | {layer}
+        chunks: dict[str, list[torch.Tensor]] = {name: [] for name in wanted}
+        for start in range(0, len(x), self.batch_size):
+            h = x[start : start + self.batch_size]
+            for name, module in self.network.named_children():
+                h = module(h)
+                if name in chunks:
+                    chunks[name].append(h)
+        self.forward_passes += 1
+        computed = {name: torch.cat(parts) for name, parts in chunks.items() if parts}
+        self._store(key, computed[layer])
+        for name, tensor in computed.items():
+            if name != layer and (name, n_samples) not in self._activations:
+                self._store((name, n_samples), tensor, required=False)
+        return self._activations[key]
+
+    def _store(self, key: tuple[str, int], tensor: torch.Tensor, required: bool = True) -> None:
+        size = tensor.numel() * tensor.element_size()
+        used = sum(t.numel() * t.element_size() for t in self._activations.values())
+        while self._activations and used + size > self.cache_bytes:
+            if not required:
+                return  # optional layers never evict others
+            oldest = next(iter(self._activations))
+            used -= self._activations[oldest].numel() * self._activations[oldest].element_size()
+            del self._activations[oldest]
+        self._activations[key] = tensor
 
     @property
     def layer_names(self) -> list[str]:

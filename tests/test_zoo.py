@@ -137,3 +137,13 @@ def test_fashion_zoo_end_to_end_from_real_files(tmp_path):
     expected = {f"model_{m}": float(sum((w.astype(np.float64) ** 2).sum() for w in read_weights(out / f"model_{m}" / "weights.hdf5")))
                 for m in task.model_ids}
     assert entry["predictions"] == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["digits-bn", "digits-nobn"])
+def test_default_zoos_reproduce_their_accuracies(name):
+    """The embedded default zoos as users get them (built into the cache on first use): ~2 min each."""
+    out = build_zoo(name, progress=False)
+    check_reproduces(out)
+    gaps = load_task(out).gaps()
+    assert len(np.unique(np.round(gaps, 6))) >= 16  # varied enough to rank
