@@ -228,7 +228,27 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--workers", type=int, default=None, help="models trained at once (default: one per core)")
     q.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     q.set_defaults(func=_cmd_zoo_build)
+
+    p = sub.add_parser("bn-study", help="per-layer sparsity and clustering of BatchNorm vs no-BatchNorm twins")
+    p.add_argument("--recipe", default="fashion-cnn4-study", help="zoo recipe with a batchnorm x seed grid "
+                   "(default: fashion-cnn4-study; built into the zoo cache on first use)")
+    p.add_argument("--task", help="use this task folder instead (its grid must have 'batchnorm')")
+    p.add_argument("--out", default="bn_study", help="folder for the table and plots (default: bn_study)")
+    p.add_argument("--samples", type=int, default=None, help="training samples per model (default: 1000)")
+    p.add_argument("--data", help="folder with the dataset files, if not in the default place")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_bn_study)
     return parser
+
+
+def _cmd_bn_study(args) -> int:
+    from .bn_study import run_study
+
+    out = run_study(args.recipe, args.out, task_path=args.task, n=args.samples, progress=not args.quiet,
+                    data=args.data)
+    print((out / "summary.md").read_text())
+    print(f"plots: {out / 'bn_study.png'}; per-model values: {out / 'per_model.csv'}")
+    return 0
 
 
 def _cmd_zoo_list(args) -> int:

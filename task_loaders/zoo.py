@@ -113,7 +113,7 @@ RECIPES: dict[str, Recipe] = {
              dataset="fashion-mnist", architecture="vgg",
              grid=(("convwidth", (8, 16)), ("depth", (1, 2)), ("dropout", (0.0, 0.5)),
                    ("weight_decay", (0.0, 0.0005)), ("batch_size", (32, 128))),
-             epochs=20, n_train=2000, n_test=2000),
+             fixed=(("learning_rate", 0.02),), epochs=20, n_train=2000, n_test=2000),
     **_twins("cifar10", "VGG-like on CIFAR-10 (PGDL task 1 at CPU widths; 5000 train, 2000 test), 32 models; "
              "needs --data DIR with the python batches",
              dataset="cifar10", architecture="vgg",
@@ -134,6 +134,20 @@ RECIPES: dict[str, Recipe] = {
         architecture="vgg", grid=(("convwidth", (4, 8)), ("dropout", (0.0, 0.5)), ("batch_size", (32, 128))),
         fixed=(("depth", 1),), epochs=2, n_train=500, n_test=500),
 }
+# BatchNorm studies (Potgieter, Mouton & Davel, arXiv 2501.14441): the paper's four-conv CNN with and
+# without BatchNorm, several seeds, otherwise identical (SGD, lr 0.01). "seed" is a grid axis that only
+# changes the model's seed; "batchnorm" does not, so each seed's two twins share their initialization.
+RECIPES.update({
+    "fashion-cnn4-study": Recipe(
+        "fashion-cnn4-study", "the BatchNorm paper's 4-conv CNN on Fashion-MNIST (3000 train), BN on/off x 4 seeds",
+        dataset="fashion-mnist", architecture="cnn4",
+        grid=(("batchnorm", (False, True)), ("seed", (0, 1, 2, 3))),
+        fixed=(("convwidth", 16), ("learning_rate", 0.01), ("batch_size", 32)), epochs=10, n_train=3000, n_test=2000),
+    "digits-cnn4-study": Recipe(
+        "digits-cnn4-study", "a small BatchNorm study on digits for tests: 4-conv CNN, BN on/off x 2 seeds",
+        dataset="digits", architecture="cnn4", grid=(("batchnorm", (False, True)), ("seed", (0, 1))),
+        fixed=(("convwidth", 4), ("learning_rate", 0.01), ("batch_size", 32)), epochs=3, n_train=300, n_test=300),
+})
 DEFAULT_ZOOS = ("digits-bn", "digits-nobn")
 
 
