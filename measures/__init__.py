@@ -9,5 +9,8 @@ from .registry import Measure, MeasureError, add, available, get, measure
 
 # Built-in measures register themselves on import.
 from . import norms  # noqa: E402,F401
+from . import fragmentation  # noqa: E402,F401
+from . import sparsity  # noqa: E402,F401
+from . import clustering  # noqa: E402,F401
 
 __all__ = ["Measure", "MeasureError", "ModelView", "add", "available", "get", "measure"]
