@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from task_loaders.zoo import bench_home
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
     task_fp   TEXT NOT NULL,
@@ -36,9 +38,7 @@ CREATE TABLE IF NOT EXISTS results (
 
 
 def default_store_path() -> Path:
-    home = os.environ.get("PGDL_BENCH_HOME")
-    base = Path(home) if home else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pgdl-bench"
-    return base / "results.sqlite"
+    return bench_home() / "results.sqlite"
 
 
 def params_key(params: dict) -> str:

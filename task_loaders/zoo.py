@@ -158,10 +158,14 @@ def get_recipe(name: str) -> Recipe:
         raise ValueError(f"unknown zoo recipe '{name}' (available: {', '.join(RECIPES)})") from None
 
 
-def zoo_cache_dir() -> Path:
+def bench_home() -> Path:
+    """Where pgdl-bench keeps built zoos and its results store: $PGDL_BENCH_HOME, else the user cache."""
     home = os.environ.get("PGDL_BENCH_HOME")
-    base = Path(home) if home else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pgdl-bench"
-    return base / "zoos"
+    return Path(home) if home else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pgdl-bench"
+
+
+def zoo_cache_dir() -> Path:
+    return bench_home() / "zoos"
 
 
 # -- building -------------------------------------------------------------------------------------
