@@ -79,9 +79,6 @@ class Emitter:
         self._send(("part", self.job.key, part, "ok", value, "", time.perf_counter() - start))
         return value
 
-    def fail(self, part: str, status: str, error: str, seconds: float = 0.0) -> None:
-        self._send(("part", self.job.key, part, status, None, error, seconds))
-
 
 class JobFailed(Exception):
     """Raised by a job function to fail all its unfinished parts with one status and message."""

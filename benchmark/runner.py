@@ -8,7 +8,6 @@ result the moment it arrives; a rerun computes only what the store lacks.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -203,7 +202,3 @@ def stored_values(store: ResultStore, run: TaskRun, name: str) -> dict[str, floa
     if any(rows.get(m) is None or rows[m].status != "ok" for m in run.task.model_ids):
         return None
     return {f"model_{m}": rows[m].value for m in run.task.model_ids}
-
-
-def default_workers() -> int:
-    return os.cpu_count() or 1

@@ -148,10 +148,6 @@ class CMIResult:
     cmi: float
     conditions: dict[tuple[str, ...], float] = field(default_factory=dict)
 
-    @property
-    def worst_condition(self) -> tuple[str, ...]:
-        return min(self.conditions, key=lambda c: self.conditions[c])
-
 
 def conditional_mutual_information(predictions: dict, task: Task | TaskArrays, where: str = "predictions") -> CMIResult:
     """The official PGDL score of ``predictions`` ({"model_<id>": value}) on ``task``, as a fraction.

@@ -8,14 +8,14 @@ from .datasets import Dataset, DatasetNotFound, load_cifar10, load_dataset, load
 from .keras_layers import SUPPORTED_LAYERS, KerasSequential, build_network, parameter_count
 from .keras_weights import load_network_weights, read_weights, write_network_weights
 from .model_configs import Grid, ModelRecord, canonical, read_model_configs, write_model_configs
-from .task import LoadedModel, Task, load_task, model_key
+from .task import LoadedModel, Task, load_task
 from .tfrecord import read_split, write_split
 from .writer import ExportedModel, write_model, write_task
 
 __all__ = [
     "TaskFormatError", "SUPPORTED_LAYERS", "KerasSequential", "build_network", "parameter_count",
     "load_network_weights", "read_weights", "write_network_weights", "Grid", "ModelRecord", "canonical",
-    "read_model_configs", "write_model_configs", "LoadedModel", "Task", "load_task", "model_key",
+    "read_model_configs", "write_model_configs", "LoadedModel", "Task", "load_task",
     "read_split", "write_split", "ExportedModel", "write_model", "write_task",
     "Dataset", "DatasetNotFound", "load_dataset", "load_digits", "load_fashion_mnist", "load_cifar10",
 ]

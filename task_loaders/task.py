@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -189,8 +188,3 @@ def load_task(path: str | os.PathLike, reference: str | os.PathLike | None = Non
     metrics live apart from the models, as in the public zips' ``reference_data`` tree.
     """
     return Task(path, reference)
-
-
-def model_key(model_id: str) -> str:
-    """The key of a model in ``.predict`` files: ``model_<id>``."""
-    return model_id if re.match(r"^model_", str(model_id)) else f"model_{model_id}"
