@@ -12,5 +12,7 @@ from . import norms  # noqa: E402,F401
 from . import fragmentation  # noqa: E402,F401
 from . import sparsity  # noqa: E402,F401
 from . import clustering  # noqa: E402,F401
+from . import margins  # noqa: E402,F401
+from . import classic  # noqa: E402,F401
 
 __all__ = ["Measure", "MeasureError", "ModelView", "add", "available", "get", "measure"]

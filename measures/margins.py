@@ -1,0 +1,138 @@
+"""Margin- and sensitivity-based baselines of Jiang et al., ICLR 2020, "Fantastic Generalization
+Measures and Where to Find Them": inverse output margin, spectrally normalized margin, Jacobian norm.
+
+Conventions shared by the margin measures:
+
+* The output margin of a sample (x, y) is ``f(x)[y] - max_{j != y} f(x)[j]`` on the logits; it is
+  negative when the sample is misclassified and 0 on a tie.
+* gamma is the ``percentile``-th percentile (10th by default, as in Jiang et al.) of the output margins
+  over the shared stratified training sample ``view.sample(n)``, computed with ``numpy.percentile``
+  (its default "linear" method) in float64.
+* When that percentile is <= 0 (more than about ``percentile`` % of the sample is misclassified, which
+  Jiang et al. never meet because their models are trained to ~100% training accuracy), gamma is the
+  same percentile of the margins of the correctly classified samples only (all > 0). This keeps
+  gamma positive, finite and scale-aware instead of dividing by a non-positive number; a fixed huge
+  value would rank every under-fit model as the most complex, although under-fit models tend to have
+  small generalization gaps. When no sample of the sample is classified correctly the measure fails
+  with ``MeasureError``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .classic import folded_matrices
+from .model_view import ModelView
+from .registry import MeasureError, measure
+
+_JIANG = "Jiang et al., ICLR 2020, 'Fantastic Generalization Measures and Where to Find Them'"
+
+
+def output_margin(logits, labels) -> np.ndarray:
+    """Per-sample output margins: logit of the true class minus the largest other logit (float64).
+
+    ``logits``: (N, C) array or tensor; ``labels``: (N,) integer class indices. Negative for a
+    misclassified sample, 0 on a tie between the true class and another.
+    """
+    z = torch.as_tensor(logits).detach().cpu().to(torch.float64)
+    y = torch.as_tensor(labels).detach().cpu().long()
+    if z.dim() != 2 or z.shape[1] < 2:
+        raise ValueError(f"output_margin needs (N, C) logits with C >= 2, got shape {tuple(z.shape)}")
+    true = z.gather(1, y[:, None]).squeeze(1)
+    others = z.clone()
+    others.scatter_(1, y[:, None], -math.inf)
+    return (true - others.max(dim=1).values).numpy()
+
+
+def _sample_margins(view: ModelView, n: int | None, batch_size: int | None) -> np.ndarray:
+    x, y = view.sample(n)
+    step = batch_size or view.batch_size
+    with torch.inference_mode():
+        logits = torch.cat([view.logits(x[i : i + step]) for i in range(0, len(x), step)])
+    return output_margin(logits, y)
+
+
+def margin_gamma(margins: np.ndarray, percentile: float = 10.0, model_id: str = "") -> float:
+    """gamma: the ``percentile``-th percentile of ``margins``, or of the positive ones when that is <= 0."""
+    margins = np.asarray(margins, dtype=np.float64)
+    gamma = float(np.percentile(margins, percentile))
+    if gamma > 0:
+        return gamma
+    correct = margins[margins > 0]
+    if correct.size == 0:
+        raise MeasureError(f"model {model_id}: no sample is classified correctly, the output margin is undefined")
+    return float(np.percentile(correct, percentile))
+
+
+@measure("inverse_margin", source=f"{_JIANG} (1/margin, gamma the 10th-percentile margin)", sign=1)
+def inverse_margin(view: ModelView, n: int | None = None, batch_size: int | None = None,
+                   percentile: float = 10.0) -> float:
+    """1 / gamma^2, gamma the 10th-percentile output margin on the training sample (larger predicts a larger gap).
+
+    Parameters: ``n`` sample size (default ``view.sample_size``; the shared stratified sample),
+    ``batch_size`` forward-pass batch size (default ``view.batch_size``), ``percentile`` which
+    percentile of the margins is gamma (10 in Jiang et al.). See the module docstring for gamma
+    when the percentile margin is <= 0.
+    """
+    gamma = margin_gamma(_sample_margins(view, n, batch_size), percentile, view.model_id)
+    return float(1.0 / gamma**2)
+
+
+def weight_matrices(network) -> list[np.ndarray]:
+    """The linear maps of the network as 2-D float64 matrices (out, in), BatchNorm folded in.
+
+    The same matrices as the norm measures use (``classic.folded_matrices``): Conv2D kernels reshaped
+    to (out, in * kh * kw), Dense kernels (out, in), a BatchNormalization folded into the Conv2D/Dense
+    right before it, or counted as diag(gamma / sqrt(var + eps)) where it cannot be folded.
+    """
+    mats = folded_matrices(network)
+    if not mats:
+        raise MeasureError("network has no Conv2D or Dense layer")
+    return mats
+
+
+@measure("spectral_margin",
+         source=f"Bartlett, Foster & Telgarsky, NeurIPS 2017; {_JIANG} (prod-of-spec/margin)", sign=1)
+def spectral_margin(view: ModelView, n: int | None = None, batch_size: int | None = None,
+                    percentile: float = 10.0) -> float:
+    """log( prod_i ||W_i||_2^2 / gamma^2 ), spectral norms of the layers over the squared margin (larger predicts a larger gap).
+
+    ``W_i`` are ``weight_matrices(view.network)``: reshaped conv kernels (out, in*kh*kw) and dense
+    kernels with BatchNorm folded into the preceding layer (as in MEASURES.md section 3); ``||.||_2``
+    is the largest singular value (numpy.linalg.norm(ord=2)). gamma is the margin of
+    ``inverse_margin`` with the same ``n``, ``batch_size`` and ``percentile``. Computed as
+    sum_i 2 log ||W_i||_2 - 2 log gamma in float64 so that deep products do not overflow.
+    """
+    gamma = margin_gamma(_sample_margins(view, n, batch_size), percentile, view.model_id)
+    log_prod = sum(2.0 * math.log(float(np.linalg.norm(w, ord=2))) for w in weight_matrices(view.network))
+    return float(log_prod - 2.0 * math.log(gamma))
+
+
+@measure("jacobian_norm",
+         source=f"Novak et al., ICLR 2018, 'Sensitivity and Generalization in Neural Networks'; {_JIANG} (input grad norm)",
+         sign=1)
+def jacobian_norm(view: ModelView, n: int | None = None, batch_size: int | None = None) -> float:
+    """Mean over the training sample of ||d logits / d x||_F^2, the input-output Jacobian (larger predicts a larger gap).
+
+    Exact: one backward pass per output class per batch (the network is in eval mode, so each
+    sample's logits depend only on its own input and the gradient of the batch sum of logit k is
+    every sample's gradient of logit k). Parameters: ``n`` sample size (default
+    ``view.sample_size``, the shared stratified sample), ``batch_size`` (default ``view.batch_size``).
+    """
+    x_all, _ = view.sample(n)
+    step = batch_size or view.batch_size
+    param = next(view.network.parameters(), None)
+    dtype = param.dtype if param is not None else torch.float32
+    total = 0.0
+    for start in range(0, len(x_all), step):
+        x = x_all[start : start + step].detach().clone().to(dtype).requires_grad_(True)
+        with torch.enable_grad():
+            logits = view.network(x)
+            logits = logits.reshape(len(x), -1)
+            for k in range(logits.shape[1]):
+                (g,) = torch.autograd.grad(logits[:, k].sum(), x, retain_graph=k + 1 < logits.shape[1])
+                total += float(g.to(torch.float64).square().sum())
+    return total / len(x_all)
