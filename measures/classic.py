@@ -75,6 +75,16 @@ def _plan(network) -> list[tuple[str, str, object, object]]:
     return plan
 
 
+def _folded(module, bn) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight and bias of a Conv2D/Dense with the BatchNormalization ``bn`` (or None) folded in."""
+    w, b = _weight_and_bias(module)
+    if bn is not None:
+        s, t = _bn_scale_shift(bn)
+        w = w * s.reshape((-1,) + (1,) * (w.dim() - 1))
+        b = b * s + t
+    return w, b
+
+
 def fold_batchnorm(network, standalone: bool = False) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
     """(layer name, weight, bias) for each Conv2D/Dense, with a following BatchNormalization folded in.
 
@@ -88,12 +98,7 @@ def fold_batchnorm(network, standalone: bool = False) -> list[tuple[str, torch.T
     out = []
     for what, name, module, bn in _plan(network):
         if what == "weighted":
-            w, b = _weight_and_bias(module)
-            if bn is not None:
-                s, t = _bn_scale_shift(bn)
-                w = w * s.reshape((-1,) + (1,) * (w.dim() - 1))
-                b = b * s + t
-            out.append((name, w, b))
+            out.append((name, *_folded(module, bn)))
         elif what == "bn" and standalone:
             s, t = _bn_scale_shift(module)
             out.append((name, torch.diag(s), t))
@@ -231,11 +236,7 @@ def path_norm_value(network, input_shape, include_bias: bool = False) -> float:
         if getattr(module, "activation", None) == "softmax":
             module.activation = "linear"  # the path norm sums the logits, not probabilities
         if what == "weighted":
-            w, b = _weight_and_bias(module)
-            if bn is not None:
-                s, t = _bn_scale_shift(bn)
-                w = w * s.reshape((-1,) + (1,) * (w.dim() - 1))
-                b = b * s + t
+            w, b = _folded(module, bn)
             layer = module.conv if type(module).__name__ == "Conv2D" else module.linear
             layer.weight.data = w.square()
             if layer.bias is not None:
