@@ -14,5 +14,8 @@ from . import sparsity  # noqa: E402,F401
 from . import clustering  # noqa: E402,F401
 from . import margins  # noqa: E402,F401
 from . import classic  # noqa: E402,F401
+from . import winners  # noqa: E402,F401
+from . import augmentation  # noqa: E402,F401
+from . import flatness  # noqa: E402,F401
 
 __all__ = ["Measure", "MeasureError", "ModelView", "add", "available", "get", "measure"]

@@ -1,0 +1,142 @@
+"""Seconds per model for every measure on a PGDL-task-1-sized VGG, and the README's measure table.
+
+    python -m benchmark.perf.measure_times [-m NAME ...] [--threads 1] [--out DIR] [--cmi SCORE.json ...]
+
+The network is ``vgg((32, 32, 3), 10, width=64, depth=3)``: PGDL task 1's shape (CIFAR-10 input,
+three blocks of two 3x3 convs with 64, 128 and 256 filters, a 256-unit dense layer), 1.3 M
+parameters, random (Keras-default) weights, on random CIFAR-sized training data (``--train``
+images, default 2000) labelled by the network itself (see ``task1_view``). Each measure runs once at its defaults on a fresh ``ModelView`` (its own
+forward passes included, nothing shared with other measures), on ``--threads`` torch threads (1 by
+default: the competition's per-model budget was 300 s on one CPU).
+
+With ``--cmi`` (the output of ``pgdl-bench score --json``, one file or several), the markdown table
+also has each measure's CMI x 100 on every task in those files. ``--out DIR`` writes
+``measure_times.json`` and ``measures.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import measures
+from measures import ModelView
+from task_loaders import build_network
+from task_loaders.training import keras_initialize
+from task_loaders.architectures import vgg
+
+TASK1_VGG = {"width": 64, "depth": 3}
+
+
+def task1_view(train: int = 2000, seed: int = 0) -> ModelView:
+    """A fresh view of the task-1-sized VGG (seeded weights and data: every call is the same model).
+
+    The labels are the network's own predictions, after its last Dense layer is standardized so
+    that every class is predicted about equally often: the model fits its training set perfectly,
+    as PGDL's models nearly do, so measures that search for the perturbation that breaks training
+    accuracy (sharpness, PAC-Bayes sigma) do their full search.
+    """
+    network = build_network(vgg((32, 32, 3), 10, **TASK1_VGG), (32, 32, 3))
+    keras_initialize(network, torch.Generator().manual_seed(seed))
+    initial = build_network(vgg((32, 32, 3), 10, **TASK1_VGG), (32, 32, 3))
+    keras_initialize(initial, torch.Generator().manual_seed(seed + 1))
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.rand(train, 3, 32, 32, generator=gen)
+    with torch.inference_mode():
+        logits = torch.cat([network(x[i : i + 500]) for i in range(0, train, 500)])
+        mean, std = logits.mean(0), logits.std(0)
+        last = list(network.children())[-1].linear
+        last.weight.div_(std[:, None])
+        last.bias.sub_(mean).div_(std)
+        y = torch.cat([network(x[i : i + 500]) for i in range(0, train, 500)]).argmax(1)
+    return ModelView(network, (x, y), initial_network=initial, num_classes=10, model_id="vgg-task1",
+                     task_name="perf-task1")
+
+
+def time_measures(names: list[str], train: int = 2000, progress=None) -> dict[str, dict]:
+    """{name: {"seconds": s, "value": v}} for each measure, each on a fresh view."""
+    out = {}
+    for name in names:
+        entry = measures.get(name)
+        view = task1_view(train)
+        start = time.perf_counter()
+        try:
+            value = float(entry(view))
+            error = None
+        except Exception as exc:  # report, keep timing the others
+            value, error = math.nan, f"{type(exc).__name__}: {exc}"
+        seconds = time.perf_counter() - start
+        out[name] = {"seconds": seconds, "value": value, "error": error}
+        if progress:
+            progress(name, out[name])
+    return out
+
+
+def cmi_columns(score_files: list[str]) -> dict[str, dict[str, float]]:
+    """{task: {measure: CMI}} from ``pgdl-bench score --json`` outputs."""
+    columns: dict[str, dict[str, float]] = {}
+    for path in score_files:
+        data = json.loads(Path(path).read_text())
+        for task, by_measure in data.get("tasks", {}).items():
+            columns.setdefault(task, {}).update({m: s["cmi"] for m, s in by_measure.items()})
+    return columns
+
+
+def markdown_table(times: dict[str, dict], columns: dict[str, dict[str, float]]) -> str:
+    tasks = sorted(columns)
+    head = ["measure", "sign", *[f"CMI x100 {t}" for t in tasks], "s / model (task-1 VGG, 1 thread)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    names = sorted(set(times) | {m for col in columns.values() for m in col})
+    for name in names:
+        sign = f"{measures.get(name).sign:+d}" if name in measures.available() else "?"
+        cells = [f"`{name}`", sign]
+        for task in tasks:
+            v = columns[task].get(name)
+            cells.append("" if v is None else ("nan" if not np.isfinite(v) else f"{100 * v:.2f}"))
+        t = times.get(name)
+        cells.append("" if t is None else (f"{t['seconds']:.1f}" if t["error"] is None else "failed"))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-m", "--measure", action="append", help="a measure (repeatable; default: all)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--train", type=int, default=2000, help="random training images (default 2000)")
+    parser.add_argument("--cmi", action="append", default=[], help="pgdl-bench score --json output (repeatable)")
+    parser.add_argument("--out", help="write measure_times.json and measures.md here")
+    parser.add_argument("--no-time", action="store_true", help="only build the table from --cmi files")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    names = args.measure or measures.available()
+    for name in names:
+        measures.get(name)
+
+    def show(name, r):
+        status = f"{r['seconds']:8.2f} s  value {r['value']:.6g}" if r["error"] is None else f"FAILED {r['error']}"
+        print(f"{name:24s} {status}", flush=True)
+
+    times = {} if args.no_time else time_measures(names, args.train, progress=show)
+    table = markdown_table(times, cmi_columns(args.cmi))
+    print(table)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        if times:
+            (out / "measure_times.json").write_text(json.dumps(
+                {"network": "vgg((32, 32, 3), 10, width=64, depth=3)", "threads": args.threads,
+                 "train_images": args.train, "torch": torch.__version__, "measures": times}, indent=2))
+        (out / "measures.md").write_text(table)
+    return 1 if any(r["error"] for r in times.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
