@@ -18,18 +18,34 @@ import measures as measure_registry
 from task_loaders import TaskFormatError, load_task
 from task_loaders.zoo import DEFAULT_ZOOS, RECIPES, get_recipe, zoo_cache_dir
 
-from .executor import DEFAULT_BUDGET_S, LocalExecutor, import_plugin, make_executor
+from .executor import DEFAULT_BUDGET_S, LocalExecutor, make_executor
+from .plugins import load_plugin
 from .predict_files import read_predict, write_predict
 from .runner import Failure, MeasureFailure, prepare, run_measures, stored_values
 from .scoring import PredictionError, TaskArrays, evaluate
 from .store import ResultStore
+from .submission import submission_dir
 from .zoo_builder import TRAIN_BUDGET_S, ZooBuildError, build_zoo, default_zoo_paths
 
 EXIT_BAD_INPUT = 2
 EXIT_MEASURE_FAILED = 1
 
 
+def _load_plugins(args) -> tuple[list[str], list[str]]:
+    """Load --plugin and --submission specs: (specs for the workers, measure names they provide)."""
+    specs, provided = [], []
+    for spec in getattr(args, "plugin", None) or []:
+        specs.append(spec)
+        provided += load_plugin(spec)
+    for folder in getattr(args, "submission", None) or []:
+        spec = "submission:" + str(submission_dir(folder))
+        specs.append(spec)
+        provided += load_plugin(spec)
+    return specs, list(dict.fromkeys(provided))
+
+
 def _cmd_measures(args) -> int:
+    _load_plugins(args)
     names = measure_registry.available()
     if args.json:
         out = {}
@@ -86,13 +102,17 @@ def _failure_lines(failures: list[Failure]) -> list[str]:
     """One line per distinct error, naming the measures and models it hit."""
     groups: dict[tuple[str, str], list[Failure]] = {}
     for f in failures:
-        groups.setdefault((f.status, f.error), []).append(f)
+        # the same error on many models differs only in the model named: group on the rest
+        generic = re.sub(rf"\bmodel[ _]{re.escape(f.model_id)}\b", "model <id>", f.error or "")
+        groups.setdefault((f.status, generic), []).append(f)
     lines = []
     for (status, error), items in groups.items():
         models = sorted({f"{f.task}/model_{f.model_id}" for f in items}, key=_natural)
         names = sorted({f.measure for f in items})
         shown = ", ".join(models[:6]) + (f" and {len(models) - 6} more" if len(models) > 6 else "")
         what = "timed out" if status == "timeout" else "failed"
+        if len(items) == 1:
+            error = items[0].error
         lines.append(f"{error} [{', '.join(names)} {what} on {shown}]")
     return lines
 
@@ -106,9 +126,8 @@ def _executor(args):
 
 
 def _cmd_score(args) -> int:
-    for spec in args.plugin or []:
-        _import_plugin(spec)
-    names = args.measure or measure_registry.available()
+    plugins, provided = _load_plugins(args)
+    names = args.measure or provided or measure_registry.available()
     for name in names:
         measure_registry.get(name)
     if args.reference and len(args.task) != 1:
@@ -119,7 +138,7 @@ def _cmd_score(args) -> int:
     runs = [prepare(task, names) for task in tasks]
     with ResultStore(args.store) as store:
         report = run_measures(runs, store, _executor(args), fresh=args.fresh, retry_failed=args.retry_failed,
-                              plugins=tuple(args.plugin or ()), progress=not args.quiet)
+                              plugins=tuple(plugins), progress=not args.quiet)
         out: dict = {"tasks": {}}
         rows = []
         written = False
@@ -152,15 +171,6 @@ def _cmd_score(args) -> int:
     return EXIT_MEASURE_FAILED if report.failures else 0
 
 
-def _import_plugin(spec: str) -> None:
-    try:
-        import_plugin(spec)
-    except measure_registry.MeasureError:
-        raise
-    except Exception as exc:
-        raise measure_registry.MeasureError(f"{spec}: cannot import plugin ({type(exc).__name__}: {exc})") from None
-
-
 def _cmd_evaluate(args) -> int:
     task = load_task(args.task, args.reference)
     predictions = read_predict(args.predict_file)
@@ -185,7 +195,16 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: cores / workers)")
     g.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S,
                    help=f"seconds allowed per model and measure (default: {DEFAULT_BUDGET_S:g}, the competition's)")
-    g.add_argument("--plugin", action="append", help="module or .py file that registers measures (repeatable)")
+    _add_plugin_options(g)
+
+
+def _add_plugin_options(g) -> None:
+    g.add_argument("--plugin", action="append", metavar="SPEC",
+                   help="measures from a file or module: path/to/file.py, file.py:function, package.module or "
+                   "package.module:function (repeatable; without -m only its measures are scored)")
+    g.add_argument("--submission", action="append", metavar="DIR",
+                   help="a PGDL competition submission folder (complexity.py), run unchanged under TensorFlow "
+                   "as the measure submission:<folder name> (repeatable; needs the [tf] extra)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -195,8 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("measures", help="list the registered measures")
+    p = sub.add_parser("measures", help="list the registered measures (installed plugins included)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    _add_plugin_options(p)
     p.set_defaults(func=_cmd_measures)
 
     p = sub.add_parser("score", help="compute measures on every model of tasks and score them")
@@ -216,6 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", help="folder holding model_configs.json, if apart from the task")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_cmd_evaluate)
+    p = sub.add_parser("new-measure", help="write a measure plugin package, ready to pip install")
+    p.add_argument("name", help="the measure's name (lower case, digits, underscores)")
+    p.add_argument("--out", default=".", help="folder to write pgdl-measure-NAME/ in (default: here)")
+    p.set_defaults(func=_cmd_new_measure)
+
     p = sub.add_parser("zoo", help="in-house model zoos: list recipes, build one")
     zoo = p.add_subparsers(dest="zoo_command", required=True)
     q = zoo.add_parser("list", help="the named recipes")
@@ -239,6 +264,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_bn_study)
     return parser
+
+
+def _cmd_new_measure(args) -> int:
+    from .scaffold import new_measure
+
+    root = new_measure(args.name, args.out)
+    print(f"wrote {root}/ (pyproject.toml with the entry point, {root.name.replace('-', '_')}/__init__.py, "
+          f"tests/, README.md)")
+    print(f"next: pip install -e {root} && pgdl-bench measures | grep {args.name} && "
+          f"pgdl-bench score -m {args.name}")
+    return 0
 
 
 def _cmd_bn_study(args) -> int:

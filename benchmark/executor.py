@@ -15,16 +15,12 @@ The executor knows nothing of measures: the zoo trainer runs through it too.
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import importlib.util
 import os
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, Pipe, wait
-from pathlib import Path
 from typing import Any, Callable, Iterable
 
 DEFAULT_BUDGET_S = 300.0  # the competition's per-model budget
@@ -94,24 +90,10 @@ def _describe(exc: BaseException) -> str:
 
 
 def import_plugin(spec: str) -> None:
-    """Import a module by name, or a ``.py`` file by path, once per process."""
-    if spec.endswith(".py"):
-        path = Path(spec).resolve()
-        name = "pgdl_bench_plugin_" + hashlib.sha1(str(path).encode()).hexdigest()[:16]
-        if name in sys.modules:
-            return
-        loader_spec = importlib.util.spec_from_file_location(name, path)
-        if loader_spec is None or loader_spec.loader is None:
-            raise ImportError(f"cannot import {spec}")
-        module = importlib.util.module_from_spec(loader_spec)
-        sys.modules[name] = module
-        try:
-            loader_spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[name]
-            raise
-    else:
-        importlib.import_module(spec)
+    """Load a plugin spec once per process (see ``benchmark.plugins.load_plugin``)."""
+    from .plugins import load_plugin
+
+    load_plugin(spec)
 
 
 def run_job_here(job: Job, send: Callable[[tuple], None]) -> None:

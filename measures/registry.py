@@ -81,12 +81,21 @@ def add(entry: Measure) -> None:
     _REGISTRY[entry.name] = entry
 
 
+def _discover() -> None:
+    from .plugins import load_entry_points  # installed third-party measures, loaded once
+
+    load_entry_points()
+
+
 def available() -> list[str]:
-    """Names of every registered measure, sorted."""
+    """Names of every registered measure (installed plugins included), sorted."""
+    _discover()
     return sorted(_REGISTRY)
 
 
 def get(name: str) -> Measure:
+    if name not in _REGISTRY:
+        _discover()
     try:
         return _REGISTRY[name]
     except KeyError:

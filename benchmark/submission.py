@@ -1,0 +1,183 @@
+"""Run unmodified PGDL competition submissions (``complexity.py``) under TensorFlow.
+
+A submission folder holds ``complexity.py`` defining ``complexity(model, dataset)`` or
+``complexity(model, dataset, program_dir)`` that returns a float (PGDL_FORMAT.md, last section).
+``register_submission(DIR)`` registers it as the measure ``submission:<folder name>``; it then runs
+like any other measure (one worker per task, results in the store, a per-model time budget of 300 s
+by default, resuming), and each call gets what the competition gave:
+
+* ``model``: a ``tf.keras.Sequential`` built from the model's ``config.json`` layer list exactly as
+  the official loader did (each class instantiated with its keyword arguments, integral floats cast
+  to int, built on ``[None] + input_shape``), with the model's weights, and the attribute
+  ``initial_weights`` (numpy arrays in ``get_weights()`` order) when ``weights_init.hdf5`` exists.
+  The weights come from this benchmark's own reader (the same arrays the native measures see), and
+  only the layer classes this benchmark accepts are instantiated (the task folder is untrusted).
+* ``dataset``: the training split, unbatched and unshuffled, as a ``tf.data.Dataset`` of
+  ``(inputs float32 NHWC, label int32)``.
+* ``program_dir``: the submission folder.
+
+TensorFlow is an optional extra (``pip install -e '.[tf]'``: ``tensorflow-cpu``); it is imported in
+the worker the first time a submission runs, with the Keras 3 TensorFlow backend. The submission's
+module version is a hash of the folder's ``.py`` files, so an edited submission is recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from measures import MeasureError, ModelView
+from measures.registry import _REGISTRY, Measure, add
+
+PREFIX = "submission:"
+TF_HINT = "TensorFlow is needed to run PGDL submissions: pip install -e '.[tf]' (tensorflow-cpu==2.21.0)"
+
+
+class SubmissionError(MeasureError):
+    """A submission folder that cannot be run; the message names it."""
+
+
+def submission_dir(path: str | os.PathLike) -> Path:
+    folder = Path(path).expanduser().resolve()
+    if not folder.is_dir():
+        raise SubmissionError(f"{folder}: submission folder not found")
+    if not (folder / "complexity.py").is_file():
+        raise SubmissionError(f"{folder}: no complexity.py in this submission folder")
+    return folder
+
+
+def submission_name(path: str | os.PathLike) -> str:
+    return PREFIX + submission_dir(path).name
+
+
+def _version(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for file in sorted(folder.glob("*.py")):
+        digest.update(file.name.encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def register_submission(path: str | os.PathLike) -> str:
+    """Register the submission in ``path`` as the measure ``submission:<name>``; returns the name."""
+    folder = submission_dir(path)
+    name = PREFIX + folder.name
+    origin = f"{PREFIX}{folder}"
+    existing = _REGISTRY.get(name)
+    if existing is not None and existing.origin == origin:
+        return name
+
+    def run(view: ModelView) -> float:
+        return run_submission(folder, view)
+
+    add(Measure(
+        name=name,
+        fn=run,
+        description=f"PGDL submission {folder.name} (complexity.py, run under TensorFlow)",
+        source=str(folder),
+        sign=1,
+        version=_version(folder),
+        params={},
+        origin=origin,
+    ))
+    return name
+
+
+# -- TensorFlow side ---------------------------------------------------------------------------
+
+
+def tensorflow(threads: int | None = None):
+    """Import TensorFlow with the Keras 3 TensorFlow backend, or fail with how to install it."""
+    keras = sys.modules.get("keras")
+    if keras is not None and "tensorflow" not in sys.modules:
+        backend = keras.backend.backend()
+        if backend != "tensorflow":
+            raise SubmissionError(f"keras is already loaded with the {backend!r} backend in this process; "
+                                  "run submissions in worker processes (--backend local)")
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        import tensorflow as tf
+    except ImportError:
+        raise SubmissionError(TF_HINT) from None
+    if threads and not getattr(tensorflow, "_threads_set", False):
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:
+            pass  # already initialized in this process
+        tensorflow._threads_set = True
+    return tf
+
+
+def keras_model(tf, network, initial_network=None, where: str = "model"):
+    """The tf.keras Sequential of a ``KerasSequential``'s layer list, with its weights loaded."""
+    layers = []
+    for index, spec in enumerate(network.layer_config):
+        kwargs = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in spec.items()}
+        cls = kwargs.pop("layer_name")
+        try:
+            layers.append(getattr(tf.keras.layers, cls)(**kwargs))
+        except Exception as exc:
+            raise SubmissionError(f"{where}: layer {index} ({cls}): tf.keras refuses it: {exc}") from None
+    model = tf.keras.Sequential(layers)
+    model.build([None, *network.input_shape])
+    model.set_weights(network.get_keras_weights())
+    if initial_network is not None:
+        model.initial_weights = [np.array(w) for w in initial_network.get_keras_weights()]
+    return model
+
+
+def training_dataset(tf, view: ModelView):
+    """The training split as the competition gave it: unbatched, unshuffled, NHWC float32, int32 labels."""
+    x = view.x_train.detach().cpu().numpy().astype(np.float32)
+    if x.ndim == 4:
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    y = view.y_train.detach().cpu().numpy().astype(np.int32)
+    return tf.data.Dataset.from_tensor_slices((x, y))
+
+
+_MODULES: dict[Path, object] = {}
+
+
+def load_complexity(folder: Path):
+    """The submission's ``complexity`` function (its folder is put on ``sys.path`` for its imports)."""
+    if folder not in _MODULES:
+        from .plugins import import_file
+
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+        try:
+            module = import_file(folder / "complexity.py", prefix="pgdl_submission_")
+        except MeasureError:
+            raise
+        except Exception as exc:
+            raise SubmissionError(f"{folder / 'complexity.py'}: cannot import ({type(exc).__name__}: {exc})") from None
+        fn = getattr(module, "complexity", None)
+        if not callable(fn):
+            raise SubmissionError(f"{folder / 'complexity.py'}: defines no function complexity(model, dataset)")
+        _MODULES[folder] = fn
+    return _MODULES[folder]
+
+
+def run_submission(folder: Path, view: ModelView) -> float:
+    """Call the submission's ``complexity`` on one model, as the competition did."""
+    import torch
+
+    fn = load_complexity(folder)
+    tf = tensorflow(threads=torch.get_num_threads())
+    model = keras_model(tf, view.network, view.initial_network, where=f"model {view.model_id}")
+    dataset = training_dataset(tf, view)
+    try:
+        arity = len(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        arity = 2
+    value = fn(model, dataset, str(folder)) if arity >= 3 else fn(model, dataset)
+    try:
+        return float(value.numpy() if hasattr(value, "numpy") else value)
+    except (TypeError, ValueError):
+        raise SubmissionError(f"{folder / 'complexity.py'}: complexity() returned {value!r}, not a number") from None
