@@ -7,7 +7,7 @@ TASK ?=
 # torch is pinned here, where it is installed: 2.13.0's CPU wheel (an unpinned torch pulls a CUDA build).
 TORCH ?= torch==2.13.0
 
-.PHONY: setup setup-test run test test-slow bench clean
+.PHONY: setup setup-test run leaderboard test test-slow bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ setup-test: $(VENV)/.installed-test
 run: setup
 	$(BIN)/pgdl-bench score $(TASK)
 
+leaderboard: setup
+	$(BIN)/pgdl-bench leaderboard $(TASK)
+
 test: setup-test
 	$(BIN)/python -m pytest -q
 
@@ -38,4 +41,4 @@ bench: setup
 	$(BIN)/python -m benchmark.perf.cmi
 
 clean:
-	rm -rf $(VENV) predictions .pytest_cache
+	rm -rf $(VENV) predictions leaderboard perf_report .pytest_cache

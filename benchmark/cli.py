@@ -12,6 +12,8 @@ import math
 import re
 import sys
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import measures as measure_registry
@@ -19,6 +21,7 @@ from task_loaders import TaskFormatError, load_task
 from task_loaders.zoo import DEFAULT_ZOOS, RECIPES, get_recipe, zoo_cache_dir
 
 from .executor import DEFAULT_BUDGET_S, LocalExecutor, make_executor
+from .leaderboard import safe_filename
 from .plugins import load_plugin
 from .predict_files import read_predict, write_predict
 from .runner import Failure, MeasureFailure, prepare, run_measures, stored_values
@@ -125,7 +128,20 @@ def _executor(args):
     return make_executor(args.backend, args.workers, args.threads, args.budget, args.scheduler)
 
 
-def _cmd_score(args) -> int:
+@dataclass
+class _Computed:
+    """What a run of measures over tasks left: read scores from ``store`` while it is open."""
+
+    names: list[str]
+    runs: list
+    store: ResultStore
+    report: object
+    load_failures: list[str]
+
+
+@contextmanager
+def _computed(args):
+    """Load plugins, measures and tasks, compute what the store lacks; yield with the store still open."""
     plugins, provided = _load_plugins(args)
     names = args.measure or provided or measure_registry.available()
     for name in names:
@@ -139,6 +155,22 @@ def _cmd_score(args) -> int:
     with ResultStore(args.store) as store:
         report = run_measures(runs, store, _executor(args), fresh=args.fresh, retry_failed=args.retry_failed,
                               plugins=tuple(plugins), progress=not args.quiet)
+        yield _Computed(names, runs, store, report, load_failures)
+
+
+def _exit_status(computed: _Computed) -> int:
+    """Print one line per error; 2 for bad input, 1 for a failed measure, else 0."""
+    report, load_failures = computed.report, computed.load_failures
+    for line in load_failures + _failure_lines(report.failures):
+        print(f"pgdl-bench: error: {line}", file=sys.stderr)
+    if load_failures or any(f.status == "bad_input" for f in report.failures):
+        return EXIT_BAD_INPUT
+    return EXIT_MEASURE_FAILED if report.failures else 0
+
+
+def _cmd_score(args) -> int:
+    with _computed(args) as c:
+        names, runs, store, report, load_failures = c.names, c.runs, c.store, c.report, c.load_failures
         out: dict = {"tasks": {}}
         rows = []
         written = False
@@ -149,12 +181,12 @@ def _cmd_score(args) -> int:
                 values = stored_values(store, run, name)
                 if values is None:
                     continue
-                path = write_predict(Path(args.out) / name / f"{run.task.name}.predict", values)
+                path = write_predict(Path(args.out) / safe_filename(name) / f"{safe_filename(run.task.name)}.predict",
+                                     values)
                 written = True
                 scores = evaluate(values, arrays, where=str(path))
                 out["tasks"][run.task.name][name] = {**scores, "predictions": values, "predict_file": str(path)}
                 rows.append((run.task.name, name, scores))
-    failure_lines = load_failures + _failure_lines(report.failures)
     if args.json:
         out["failures"] = [vars(f) for f in report.failures] + [{"error": e} for e in load_failures]
         out["computed"], out["reused"] = report.computed, report.reused
@@ -164,11 +196,28 @@ def _cmd_score(args) -> int:
         if written:
             print(f"\n.predict files written under {args.out}/<measure>/<task>.predict "
                   f"({report.computed} results computed, {report.reused} reused from {store.path})", file=sys.stderr)
-    for line in failure_lines:
-        print(f"pgdl-bench: error: {line}", file=sys.stderr)
-    if load_failures or any(f.status == "bad_input" for f in report.failures):
-        return EXIT_BAD_INPUT
-    return EXIT_MEASURE_FAILED if report.failures else 0
+    return _exit_status(c)
+
+
+def _cmd_leaderboard(args) -> int:
+    from .leaderboard import make_leaderboard
+
+    start = time.monotonic()
+    with _computed(args) as c:
+        info = {}
+        for name in c.names:
+            m = measure_registry.get(name)
+            info[name] = {"sign": m.sign, "source": m.source, "description": m.description}
+        board, _ = make_leaderboard(c.runs, c.store, c.names, args.out, info)
+    out = Path(args.out)
+    scored = sum(1 for r in board["rows"] if not r["reference"] and r["mean_cmi_x100"] is not None)
+    published = sum(1 for r in board["rows"] if r["reference"])
+    print(f"leaderboard of {len(c.names)} measures ({scored} scored on every task) on {len(c.runs)} task(s)"
+          + (f", with {published} published reference rows" if published else "")
+          + f": {out / 'leaderboard.html'}, .md, .csv, .json; plots in {out / 'plots'}/; .predict files in "
+          f"{out / 'predictions'}/<measure>/<task>.predict ({c.report.computed} results computed, "
+          f"{c.report.reused} reused from {c.store.path}; {time.monotonic() - start:.1f} s)")
+    return _exit_status(c)
 
 
 def _cmd_evaluate(args) -> int:
@@ -229,6 +278,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_run_options(p)
     p.set_defaults(func=_cmd_score)
+
+    p = sub.add_parser("leaderboard", help="compute measures like score, then write a leaderboard: HTML, "
+                       "Markdown, CSV, JSON, plots and .predict files")
+    p.add_argument("task", nargs="*", help="PGDL task folder(s) (default: the embedded zoos "
+                   f"{', '.join(DEFAULT_ZOOS)}, built on first use)")
+    p.add_argument("-m", "--measure", action="append",
+                   help="measure name (repeatable; default: every registered measure)")
+    p.add_argument("--reference", help="folder holding model_configs.json, if apart from the task")
+    p.add_argument("--out", default="leaderboard", help="folder for leaderboard.{html,md,csv,json}, plots/ and "
+                   "predictions/<measure>/<task>.predict (default: leaderboard)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_run_options(p)
+    p.set_defaults(func=_cmd_leaderboard)
 
     p = sub.add_parser("evaluate", help="score an existing .predict file")
     p.add_argument("task", help="PGDL task folder")

@@ -145,8 +145,10 @@ def test_new_measure_scaffold_installs_and_is_discovered(toy_task_path, tmp_path
 
 # -- PGDL submissions under TensorFlow ---------------------------------------------------------
 
-needs_tf = pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None,
-                              reason="TensorFlow is not installed (pip install -e '.[tf]'): submissions need it")
+_NO_TF = importlib.util.find_spec("tensorflow") is None
+if _NO_TF and os.environ.get("PGDL_REQUIRE_TF"):
+    raise RuntimeError("PGDL_REQUIRE_TF is set but TensorFlow is not installed (pip install -e '.[tf]')")
+needs_tf = pytest.mark.skipif(_NO_TF, reason="TensorFlow is not installed (pip install -e '.[tf]'): submissions need it")
 
 
 def _toy_jacobian(toy_task_path, model_id: str, n: int = 256) -> float:
