@@ -37,8 +37,8 @@ test: setup-test
 test-slow: setup-test
 	$(BIN)/python -m pytest -q -m slow
 
-bench: setup
-	$(BIN)/python -m benchmark.perf.cmi
+bench: setup-test
+	$(BIN)/python -m benchmark.perf
 
 clean:
 	rm -rf $(VENV) predictions leaderboard perf_report .pytest_cache

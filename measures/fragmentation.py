@@ -30,7 +30,8 @@ the competition's 300 s per-model budget on a CPU. The cost is R^2 x triplets fo
 
 Measured cost (1 CPU thread, ``torch.set_num_threads(1)``, as a benchmark worker runs; the 2-core AMD
 EPYC development machine, torch 2.13 CPU; CPU seconds of the process, wall time on a shared machine in
-brackets) on a PGDL task-1-sized VGG with random weights,
+brackets; measured with the earlier default of 256-point batches, 64-point ones run about 25% faster)
+on a PGDL task-1-sized VGG with random weights,
 ``build_network(architectures.vgg((32, 32, 3), 10, width=64, depth=3), (32, 32, 3))`` (convs
 64-64-128-128-256-256, dense 256, 2.2 M parameters; about 215 points/s with channels-last batches):
 
@@ -313,7 +314,7 @@ def _anchors(name: str, anchors, size: int) -> torch.Tensor:
 
 
 def plane_labels(classify: Classifier, triplets, resolution: int = 24, padding: float = 0.1,
-                 batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+                 batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """Predicted class at every grid point of every triplet's plane (see ``plane_grid``).
 
     Parameters:
@@ -363,7 +364,7 @@ def plane_labels(classify: Classifier, triplets, resolution: int = 24, padding: 
 
 
 def triplet_fragmentation(classify: Classifier, triplets, resolution: int = 24, padding: float = 0.1,
-                          normalize: bool = False, batch_size: int = 256) -> np.ndarray:
+                          normalize: bool = False, batch_size: int = 64) -> np.ndarray:
     """Fragmentation of each triplet's plane: 8-connected class regions, summed over classes.
 
     Mouton et al., arXiv 2411.04695 (triplet planes of Somepalli et al., CVPR 2022). Larger values
@@ -389,7 +390,7 @@ def triplet_fragmentation(classify: Classifier, triplets, resolution: int = 24, 
     return out
 
 
-def segment_skips(classify: Classifier, pairs, resolution: int = 100, batch_size: int = 256) -> np.ndarray:
+def segment_skips(classify: Classifier, pairs, resolution: int = 100, batch_size: int = 64) -> np.ndarray:
     """Class changes along each segment x1 -> x2, sampled at ``resolution`` evenly spaced points.
 
     The 1-D variant in Somepalli et al.'s code (CVPR 2022): point k is x1 + k/(R-1) (x2 - x1), both
@@ -480,7 +481,7 @@ def _check(measure_name: str, resolution, batch_size, aggregation, padding=0.0, 
 
 @measure("fragmentation", source=SOURCE, sign=1)
 def fragmentation(view: ModelView, resolution: int = 24, padding: float = 0.1, num_triplets: int = 20,
-                  aggregation: str = "mean", normalize: bool = False, batch_size: int = 256) -> float:
+                  aggregation: str = "mean", normalize: bool = False, batch_size: int = 64) -> float:
     """Mean class-region count on planes through same-class training triplets, in input space (larger: larger gap).
 
     Mouton et al., arXiv 2411.04695, with the triplet planes of Somepalli et al. (CVPR 2022): for each
@@ -495,7 +496,8 @@ def fragmentation(view: ModelView, resolution: int = 24, padding: float = 0.1, n
             ``view.rng("fragmentation")`` so reruns repeat [20: two per class for 10 classes].
         aggregation: "mean" (the paper's) or "median" over triplets [mean].
         normalize: divide each triplet's count by the number of classes present in its plane [False].
-        batch_size: grid points per forward pass (speed and memory only) [256].
+        batch_size: grid points per forward pass (speed and memory only) [64: on a task-1 VGG
+            64-point batches ran at about 1.0x torch.mm's GFLOP/s, 256-point ones 0.55-0.8x].
 
     Degenerate triplets (duplicate or collinear samples) are skipped with a RuntimeWarning giving their
     count; if all are, MeasureError.
@@ -509,7 +511,7 @@ def fragmentation(view: ModelView, resolution: int = 24, padding: float = 0.1, n
 @measure("fragmentation_hidden", source=SOURCE, sign=1)
 def fragmentation_hidden(view: ModelView, layer=None, resolution: int = 24, padding: float = 0.1,
                          num_triplets: int = 20, aggregation: str = "mean", normalize: bool = False,
-                         batch_size: int = 256) -> float:
+                         batch_size: int = 64) -> float:
     """Fragmentation in a hidden layer's post-activation representation (larger: larger gap).
 
     Mouton et al., arXiv 2411.04695 (hidden-layer fragmentation): the plane is built through the three
@@ -541,7 +543,7 @@ def fragmentation_hidden(view: ModelView, layer=None, resolution: int = 24, padd
 
 @measure("fragmentation_skips", source=SOURCE + "; 1-D 'skips' count of Somepalli et al.'s code", sign=1)
 def fragmentation_skips(view: ModelView, resolution: int = 100, num_pairs: int = 50, aggregation: str = "mean",
-                        batch_size: int = 256) -> float:
+                        batch_size: int = 64) -> float:
     """Mean number of class changes along segments between same-class training samples (larger: larger gap).
 
     The cheap 1-D variant of the triplet-plane method (Somepalli et al., CVPR 2022, their code's "skips";
@@ -553,7 +555,7 @@ def fragmentation_skips(view: ModelView, resolution: int = 100, num_pairs: int =
         num_pairs: pairs of the SAME class, spread evenly over classes, drawn with
             ``view.rng("fragmentation_skips")`` [50: five per class for 10 classes].
         aggregation: "mean" or "median" over pairs [mean].
-        batch_size: points per forward pass (speed and memory only) [256].
+        batch_size: points per forward pass (speed and memory only) [64, as ``fragmentation``].
     """
     _check("fragmentation_skips", resolution, batch_size, aggregation, num_pairs=num_pairs)
     index = same_class_tuples(view.y_train.numpy(), num_pairs, view.rng("fragmentation_skips"), size=2)

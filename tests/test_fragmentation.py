@@ -464,11 +464,11 @@ def test_measures_are_registered_with_their_parameters():
         assert "2411.04695" in entry.source
     assert measures.get("fragmentation").params == {
         "resolution": 24, "padding": 0.1, "num_triplets": 20, "aggregation": "mean", "normalize": False,
-        "batch_size": 256,
+        "batch_size": 64,
     }
     assert measures.get("fragmentation_hidden").params["layer"] is None
     assert measures.get("fragmentation_skips").params == {
-        "resolution": 100, "num_pairs": 50, "aggregation": "mean", "batch_size": 256,
+        "resolution": 100, "num_pairs": 50, "aggregation": "mean", "batch_size": 64,
     }
 
 
