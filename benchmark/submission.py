@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from measures import MeasureError, ModelView
-from measures.registry import _REGISTRY, Measure, add
+from measures.registry import Measure, add
 
 PREFIX = "submission:"
 TF_HINT = "TensorFlow is needed to run PGDL submissions: pip install -e '.[tf]' (tensorflow-cpu==2.21.0)"
@@ -66,10 +66,6 @@ def register_submission(path: str | os.PathLike) -> str:
     """Register the submission in ``path`` as the measure ``submission:<name>``; returns the name."""
     folder = submission_dir(path)
     name = PREFIX + folder.name
-    origin = f"{PREFIX}{folder}"
-    existing = _REGISTRY.get(name)
-    if existing is not None and existing.origin == origin:
-        return name
 
     def run(view: ModelView) -> float:
         return run_submission(folder, view)
@@ -82,12 +78,15 @@ def register_submission(path: str | os.PathLike) -> str:
         sign=1,
         version=_version(folder),
         params={},
-        origin=origin,
+        origin=f"{PREFIX}{folder}",  # registering the same folder again replaces the entry; another clashes
     ))
     return name
 
 
 # -- TensorFlow side ---------------------------------------------------------------------------
+
+
+_TF_THREADS_SET = False  # TensorFlow's thread pools can be sized once per process
 
 
 def tensorflow(threads: int | None = None):
@@ -104,13 +103,14 @@ def tensorflow(threads: int | None = None):
         import tensorflow as tf
     except ImportError:
         raise SubmissionError(TF_HINT) from None
-    if threads and not getattr(tensorflow, "_threads_set", False):
+    global _TF_THREADS_SET
+    if threads and not _TF_THREADS_SET:
         try:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(1)
         except RuntimeError:
             pass  # already initialized in this process
-        tensorflow._threads_set = True
+        _TF_THREADS_SET = True
     return tf
 
 
