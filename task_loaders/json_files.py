@@ -34,6 +34,16 @@ def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a socket" if stat.S_ISSOCK(mode) else "not a file"
+
+
 def read_regular_file(path: str | os.PathLike, limit: int = MAX_JSON_BYTES) -> bytes:
     """The bytes of ``path`` if it is a regular file (symlinks followed) of at most ``limit`` bytes."""
     path = Path(path)
@@ -47,7 +57,8 @@ def read_regular_file(path: str | os.PathLike, limit: int = MAX_JSON_BYTES) -> b
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise TaskFormatError(f"{path}: not a regular file (a device, FIFO or folder); replace it by the file")
+            raise TaskFormatError(f"{path}: cannot read ({_kind(info.st_mode)}, not a regular file); "
+                                  "put the file itself there")
         if info.st_size > limit:
             raise TaskFormatError(f"{path}: {info.st_size} bytes, more than the {limit} allowed for this file")
         chunks, size = [], 0

@@ -307,9 +307,10 @@ def test_read_only_bench_home_gives_one_line(toy_task_path, shared_tmp):
 
 def test_read_only_out_folder_gives_one_line(toy_task_path, shared_tmp):
     user, env = as_unprivileged(shared_tmp)
-    out = shared_tmp / "board"
-    out.mkdir()
-    out.chmod(0o555)
+    parent = shared_tmp / "read_only"
+    parent.mkdir()
+    parent.chmod(0o555)
+    out = parent / "board"  # to be created in a folder that cannot take it
     result = cli("leaderboard", toy_task_path, "-m", "weight_norm", "-q", "--backend", "serial",
                  "--store", shared_tmp / "user_home" / "store.sqlite", "--out", out, cwd=shared_tmp, user=user,
                  env=env)
