@@ -10,7 +10,9 @@ import argparse
 import json
 import math
 import re
+import signal
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ from .executor import DEFAULT_BUDGET_S, LocalExecutor, make_executor
 from .leaderboard import safe_filename
 from .plugins import load_plugin
 from .predict_files import read_predict, write_predict
-from .runner import Failure, MeasureFailure, prepare, run_measures, stored_values
+from .runner import Failure, MeasureFailure, final_values, prepare, run_measures
 from .scoring import PredictionError, TaskArrays, evaluate
 from .store import ResultStore
 from .submission import submission_dir
@@ -113,7 +115,7 @@ def _failure_lines(failures: list[Failure]) -> list[str]:
         models = sorted({f"{f.task}/model_{f.model_id}" for f in items}, key=_natural)
         names = sorted({f.measure for f in items})
         shown = ", ".join(models[:6]) + (f" and {len(models) - 6} more" if len(models) > 6 else "")
-        what = "timed out" if status == "timeout" else "failed"
+        what = {"timeout": "timed out", "lost": "lost"}.get(status, "failed")
         if len(items) == 1:
             error = items[0].error
         lines.append(f"{error} [{', '.join(names)} {what} on {shown}]")
@@ -178,7 +180,7 @@ def _cmd_score(args) -> int:
             out["tasks"][run.task.name] = {}
             arrays = TaskArrays.from_task(run.task)
             for name in names:
-                values = stored_values(store, run, name)
+                values = final_values(store, run, name, report)
                 if values is None:
                     continue
                 path = write_predict(Path(args.out) / safe_filename(name) / f"{safe_filename(run.task.name)}.predict",
@@ -370,8 +372,14 @@ def _cmd_zoo_build(args) -> int:
     return 0
 
 
+def _terminated(signum, frame):
+    raise KeyboardInterrupt  # unwinds like Ctrl-C: workers stopped, every finished result already stored
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():  # SIGTERM stops a run cleanly, like Ctrl-C
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         return args.func(args)
     except (TaskFormatError, PredictionError, measure_registry.MeasureError, ValueError) as exc:
