@@ -48,8 +48,7 @@ def test_1_a_measure_that_kills_its_worker_fails_alone(toy_task_path, tmp_path, 
     assert [(f.model_id, f.measure, f.status) for f in report.failures] == [("5", "test_exits", "error")]
     assert "worker process died (exit status 1) 2 times while running test_exits" in report.failures[0].error
     norms = stored_values(store, run, "weight_norm")
-    assert norms is not None and norms["model_5"] == pytest.approx(stored_values(store, run, "weight_norm")["model_5"])
-    # the same value a run without the crashing measure stores
+    # every model's weight_norm, model 5's included, as a run without the crashing measure stores it
     alone = prepare(task, ["weight_norm"])
     run_measures([alone], ResultStore(tmp_path / "alone.sqlite"), SerialExecutor(), progress=False)
     assert norms == stored_values(ResultStore(tmp_path / "alone.sqlite"), alone, "weight_norm")
@@ -77,16 +76,13 @@ class _ConcurrentFresh:
 
 @pytest.mark.parametrize("deletions", [1, 5])
 def test_3_results_deleted_by_a_concurrent_fresh_run_are_recomputed_or_reported(toy_task_path, tmp_path, call_log,
-                                                                                capsys, deletions):
+                                                                                capsys, monkeypatch, deletions):
     task = load_task(toy_task_path)
     path = tmp_path / "s.sqlite"
     store = ResultStore(path)
     run = prepare(task, ["weight_norm", "test_sleeps"])
-    os.environ["PGDL_TEST_SLEEP_S"] = "0"
-    try:
-        report = run_measures([run], store, _ConcurrentFresh(path, run, "test_sleeps", deletions), progress=False)
-    finally:
-        del os.environ["PGDL_TEST_SLEEP_S"]
+    monkeypatch.setenv("PGDL_TEST_SLEEP_S", "0")
+    report = run_measures([run], store, _ConcurrentFresh(path, run, "test_sleeps", deletions), progress=False)
     assert stored_values(store, run, "weight_norm") is not None
     if deletions == 1:  # recomputed once, then complete: every requested measure is reported
         assert report.failures == []
