@@ -224,27 +224,28 @@ class LocalExecutor:
         self.max_attempts = max_attempts
         self.keep_alive = keep_alive  # keep idle workers between run() calls (saves their start-up)
         self._pool: list[_Worker] = []
+        self._crashes: dict[tuple[str, str], int] = {}  # (job, part or phase) -> worker deaths while running it
 
     def run(self, jobs: list[Job], on_result: Callable[[PartResult], None]) -> None:
         tracker = _Tracker(jobs, on_result)
         queue = [job for job in jobs if job.parts]
         pool = self._pool
-        crashes: dict[tuple[str, str], int] = {}  # (job, part or phase) -> worker deaths while running it
+        self._crashes.clear()
         try:
             while queue or any(w.job is not None for w in pool):
                 for worker in list(pool):
                     if worker.job is None and queue:
-                        self._assign(worker, queue.pop(0), tracker, queue, pool, crashes)
+                        self._assign(worker, queue.pop(0), tracker, queue, pool)
                 while queue and len(pool) < self.workers:
                     worker = _Worker(self.threads)
                     pool.append(worker)
-                    self._assign(worker, queue.pop(0), tracker, queue, pool, crashes)
+                    self._assign(worker, queue.pop(0), tracker, queue, pool)
                 busy = [w for w in pool if w.job is not None]
                 timeout = max(0.0, min(w.deadline for w in busy) - time.monotonic())
                 ready = wait([w.conn for w in busy], timeout=timeout)
                 for worker in busy:
                     if worker.conn in ready:
-                        self._receive(worker, tracker, queue, pool, crashes)
+                        self._receive(worker, tracker, queue, pool)
                 now = time.monotonic()
                 for worker in list(pool):
                     if worker.job is not None and now >= worker.deadline:
@@ -258,15 +259,13 @@ class LocalExecutor:
                     worker.stop()
                     pool.remove(worker)
 
-    def _assign(self, worker: _Worker, job: Job, tracker: _Tracker, queue: list[Job], pool: list[_Worker],
-                crashes: dict) -> None:
+    def _assign(self, worker: _Worker, job: Job, tracker: _Tracker, queue: list[Job], pool: list[_Worker]) -> None:
         try:
             worker.assign(job, self.budget)
         except OSError:  # a kept idle worker died meanwhile: its pipe is broken
-            self._crashed(worker, tracker, queue, pool, crashes)
+            self._crashed(worker, tracker, queue, pool)
 
-    def _receive(self, worker: _Worker, tracker: _Tracker, queue: list[Job], pool: list[_Worker],
-                 crashes: dict) -> None:
+    def _receive(self, worker: _Worker, tracker: _Tracker, queue: list[Job], pool: list[_Worker]) -> None:
         try:
             while worker.conn.poll():
                 message = worker.conn.recv()
@@ -278,14 +277,13 @@ class LocalExecutor:
                     worker.deadline = float("inf")
                     return
         except (EOFError, OSError):
-            self._crashed(worker, tracker, queue, pool, crashes)
+            self._crashed(worker, tracker, queue, pool)
 
     def _replace(self, worker: _Worker, pool: list[_Worker]) -> None:
         worker.kill()
         pool.remove(worker)
 
-    def _crashed(self, worker: _Worker, tracker: _Tracker, queue: list[Job], pool: list[_Worker],
-                 crashes: dict) -> None:
+    def _crashed(self, worker: _Worker, tracker: _Tracker, queue: list[Job], pool: list[_Worker]) -> None:
         """A worker died: blame the part it was running, requeue the job's other parts (that part last).
 
         A death in a phase that is not a part (loading the model) is the whole job's: every part needs it.
@@ -297,11 +295,11 @@ class LocalExecutor:
             return
         suspect = running if running in remaining else None
         blame = (job.key, running or "start-up")
-        crashes[blame] = crashes.get(blame, 0) + 1
-        if crashes[blame] >= self.max_attempts:
+        crashes = self._crashes[blame] = self._crashes.get(blame, 0) + 1
+        if crashes >= self.max_attempts:
             code = worker.process.returncode
             cause = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
-            message = f"worker process died ({cause}) {crashes[blame]} times while running {blame[1]}"
+            message = f"worker process died ({cause}) {crashes} times while running {blame[1]}"
             if suspect is None:
                 tracker.fail_remaining(job.key, "error", message)
                 return

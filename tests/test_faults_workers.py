@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import psutil
@@ -167,3 +168,54 @@ def test_6_killing_the_main_process_stops_its_workers(toy_task_path, tmp_path, c
         for pid in workers:
             if not _gone(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_3_two_cli_runs_on_one_store(toy_task_path, tmp_path):
+    # run A: weight_norm and test_sleeps (1 s a model); run B, with --fresh, starts while A runs and
+    # deletes every test_sleeps result, A's included, then takes 30 s a model recomputing them
+    store = tmp_path / "s.sqlite"
+
+    def start(name, sleep_s, *extra):
+        out = (tmp_path / f"{name}.out").open("w")
+        err = (tmp_path / f"{name}.err").open("w")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmark", "score", str(toy_task_path), *extra, "-m", "test_sleeps",
+             "--plugin", "faulty_processes", "--json", "-q", "--workers", "1", "--store", str(store),
+             "--out", str(tmp_path / name)],
+            cwd=REPO, env=_cli_env(PGDL_TEST_SLEEP_S=str(sleep_s)), stdout=out, stderr=err)
+        return proc, out, err
+
+    def sleeps_stored():
+        try:
+            with closing(sqlite3.connect(store, timeout=30)) as db:
+                return db.execute("SELECT COUNT(*) FROM results WHERE measure='test_sleeps'").fetchone()[0]
+        except sqlite3.OperationalError:
+            return 0
+
+    a, *a_files = start("a", 1, "-m", "weight_norm")
+    b = None
+    try:
+        deadline = time.monotonic() + 120
+        while sleeps_stored() < 3 and time.monotonic() < deadline and a.poll() is None:
+            time.sleep(0.1)
+        b, *b_files = start("b", 30, "--fresh")
+        seen = sleeps_stored()
+        while sleeps_stored() >= seen and time.monotonic() < deadline:
+            seen = max(seen, sleeps_stored())
+            time.sleep(0.05)
+        assert a.poll() is None, "run B deleted nothing while run A was running: the fault was not reproduced"
+        a.wait(timeout=120)
+    finally:
+        for proc in (a, b):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    result = json.loads((tmp_path / "a.out").read_text())
+    errors = (tmp_path / "a.err").read_text()
+    if a.returncode == 0:  # A recomputed what B deleted: it reports every requested measure
+        assert sorted(result["tasks"]["pgdl_toy_data"]) == ["test_sleeps", "weight_norm"], errors
+        assert result["tasks"]["pgdl_toy_data"]["test_sleeps"]["predictions"] == {
+            f"model_{i}": float(i) for i in range(18)}
+    else:  # or it says what it lost
+        assert "test_sleeps lost on pgdl_toy_data/model_" in errors
