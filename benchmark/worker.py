@@ -51,25 +51,19 @@ def main(fd: int, parent_pid: int | None = None, watch: str = "poll") -> None:
     conn = Connection(fd)
     try:
         _, path, threads = conn.recv()
-    except EOFError:
-        return
-    sys.path[:] = path
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-    except ImportError:  # pragma: no cover
-        pass
-    from benchmark.executor import run_job_here
-
-    while True:
+        sys.path[:] = path
         try:
-            job = conn.recv()
-        except EOFError:
-            return
-        if job is None:
-            return
-        run_job_here(job, conn.send)
+            import torch
+
+            torch.set_num_threads(threads)
+        except ImportError:  # pragma: no cover
+            pass
+        from benchmark.executor import run_job_here
+
+        while (job := conn.recv()) is not None:
+            run_job_here(job, conn.send)
+    except (EOFError, OSError):  # the parent closed the pipe or died: nobody is left to report to
+        return
 
 
 if __name__ == "__main__":

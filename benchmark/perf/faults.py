@@ -134,32 +134,37 @@ def _round(kind: str, task: Path, measures, workdir: Path, total: int, rng: rand
     target = rng.randint(1, total * 3 // 4)  # kill once this many results are stored (some time after)
     proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
     record = {"kind": kind, "kill_after": target, "killed": False, "orphans": 0, "runs_failed": 0}
-    while proc.poll() is None and len(_query(store, "SELECT 1 FROM results")) < target:
-        time.sleep(0.05)
-    time.sleep(rng.uniform(0.0, 0.3))
-    if proc.poll() is None and len(_query(store, "SELECT 1 FROM results")) < total:  # else: missed
-        record["killed"] = True
-        if kind == "main":
-            workers = _workers_of(psutil, proc.pid)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            record["orphans"] = _orphans(psutil, workers)
-        elif kind == "worker":
-            workers = sorted(_workers_of(psutil, proc.pid))
-            if workers:
-                os.kill(rng.choice(workers), signal.SIGKILL)
+    try:
+        while proc.poll() is None and len(_query(store, "SELECT 1 FROM results")) < target:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 0.3))
+        if proc.poll() is None and len(_query(store, "SELECT 1 FROM results")) < total:  # else: missed
+            record["killed"] = True
+            if kind == "main":
+                workers = _workers_of(psutil, proc.pid)
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                record["orphans"] = _orphans(psutil, workers)
+            elif kind == "worker":
+                workers = sorted(_workers_of(psutil, proc.pid))
+                if workers:
+                    os.kill(rng.choice(workers), signal.SIGKILL)
+                else:
+                    record["killed"] = False
             else:
-                record["killed"] = False
-        else:
-            pids = cluster.client.run(os.getpid)  # {address: pid} of the Dask worker processes
-            victim = pids[rng.choice(sorted(pids))]
-            below = _workers_of(psutil, victim)
-            os.kill(victim, signal.SIGKILL)
-            record["orphans"] = _orphans(psutil, below)
-    record["stored_at_kill"] = len(_query(store, "SELECT 1 FROM results"))
-    if kind != "main":
-        proc.wait(timeout=RUN_TIMEOUT_S)
-        record["runs_failed"] += proc.returncode != 0
+                pids = cluster.client.run(os.getpid)  # {address: pid} of the Dask worker processes
+                victim = pids[rng.choice(sorted(pids))]
+                below = _workers_of(psutil, victim)
+                os.kill(victim, signal.SIGKILL)
+                record["orphans"] = _orphans(psutil, below)
+        record["stored_at_kill"] = len(_query(store, "SELECT 1 FROM results"))
+        if kind != "main":
+            proc.wait(timeout=RUN_TIMEOUT_S)
+            record["runs_failed"] += proc.returncode != 0
+    finally:  # interrupted: leave no run behind (its workers follow it)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     resumed = _run(_score_command(task, measures, store, out, None), log)  # resume, or check nothing is left
     record["runs_failed"] += resumed["returncode"] != 0
     record["resume_computed"] = resumed["computed"]
