@@ -185,7 +185,7 @@ class _Cluster:
     def __init__(self, stack: ExitStack):
         from distributed import Client, LocalCluster
 
-        logging.getLogger("distributed").setLevel(logging.ERROR)  # a killed worker's restart is expected
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)  # a killed worker and its rescheduled tasks are expected
         self._cluster = stack.enter_context(LocalCluster(
             n_workers=WORKERS, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None))
         self.client = stack.enter_context(Client(self._cluster))
