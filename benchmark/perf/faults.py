@@ -138,7 +138,8 @@ def _round(kind: str, task: Path, measures, workdir: Path, total: int, rng: rand
         while proc.poll() is None and len(_query(store, "SELECT 1 FROM results")) < target:
             time.sleep(0.05)
         time.sleep(rng.uniform(0.0, 0.3))
-        if proc.poll() is None and len(_query(store, "SELECT 1 FROM results")) < total:  # else: missed
+        record["stored_at_kill"] = len(_query(store, "SELECT 1 FROM results"))
+        if proc.poll() is None and record["stored_at_kill"] < total:  # else: missed, the run had ended
             record["killed"] = True
             if kind == "main":
                 workers = _workers_of(psutil, proc.pid)
@@ -157,7 +158,6 @@ def _round(kind: str, task: Path, measures, workdir: Path, total: int, rng: rand
                 below = _workers_of(psutil, victim)
                 os.kill(victim, signal.SIGKILL)
                 record["orphans"] = _orphans(psutil, below)
-        record["stored_at_kill"] = len(_query(store, "SELECT 1 FROM results"))
         if kind != "main":
             proc.wait(timeout=RUN_TIMEOUT_S)
             record["runs_failed"] += proc.returncode != 0
