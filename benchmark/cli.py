@@ -11,7 +11,9 @@ import errno
 import json
 import math
 import re
+import signal
 import sys
+import threading
 import time
 import traceback
 from contextlib import contextmanager
@@ -26,7 +28,7 @@ from .executor import DEFAULT_BUDGET_S, LocalExecutor, make_executor
 from .leaderboard import safe_filename
 from .plugins import load_plugin
 from .predict_files import read_predict, write_predict
-from .runner import Failure, MeasureFailure, prepare, run_measures, stored_values
+from .runner import Failure, MeasureFailure, final_values, prepare, run_measures
 from .scoring import PredictionError, TaskArrays, evaluate
 from .store import ResultStore, StoreError
 from .submission import submission_dir
@@ -116,7 +118,7 @@ def _failure_lines(failures: list[Failure]) -> list[str]:
         models = sorted({f"{f.task}/model_{f.model_id}" for f in items}, key=_natural)
         names = sorted({f.measure for f in items})
         shown = ", ".join(models[:6]) + (f" and {len(models) - 6} more" if len(models) > 6 else "")
-        what = "timed out" if status == "timeout" else "failed"
+        what = {"timeout": "timed out", "lost": "lost"}.get(status, "failed")
         if len(items) == 1:
             error = items[0].error
         replayed = " (stored by an earlier run; add --retry-failed to compute it again)" if any(
@@ -196,7 +198,7 @@ def _cmd_score(args) -> int:
             out["tasks"][run.task.name] = {}
             arrays = TaskArrays.from_task(run.task)
             for name in names:
-                values = stored_values(store, run, name)
+                values = final_values(store, run, name, report)
                 if values is None:
                     continue
                 path = write_predict(Path(args.out) / safe_filename(name) / f"{safe_filename(run.task.name)}.predict",
@@ -413,8 +415,14 @@ FAILURE_ERRORS = (MeasureFailure, ZooBuildError)
 ENVIRONMENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
 
 
+def _terminated(signum, frame):
+    raise KeyboardInterrupt  # unwinds like Ctrl-C: workers stopped, every finished result already stored
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():  # SIGTERM stops a run cleanly, like Ctrl-C
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         return args.func(args)
     except BAD_INPUT_ERRORS as exc:

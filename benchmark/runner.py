@@ -8,6 +8,7 @@ result the moment it arrives; a rerun computes only what the store lacks.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -155,6 +156,11 @@ def prepare(task: Task, names: list[str], overrides: dict[str, dict] | None = No
     return TaskRun(task, task_fingerprint(task), keyed, params)
 
 
+REFILL_ROUNDS = 2  # times a run recomputes results that another run deleted meanwhile, before it gives up
+LOST = ("deleted from the store by another run (--fresh or --retry-failed on the same store?) each time this "
+        "run computed it; rerun once the other run is over")
+
+
 def run_measures(
     runs: list[TaskRun],
     store: ResultStore,
@@ -164,40 +170,23 @@ def run_measures(
     plugins: tuple[str, ...] = (),
     progress: bool = True,
 ) -> RunReport:
-    """Compute what the store lacks for every (task, model, measure); store each result on arrival."""
+    """Compute what the store lacks for every (task, model, measure); store each result on arrival.
+
+    Another run on the same store may delete results meanwhile (``--fresh``): after the executor, the
+    store is checked again and what went missing recomputed, up to ``REFILL_ROUNDS`` times; what is
+    still missing then is a failure with status "lost", never a silently absent result.
+    """
     executor = executor or SerialExecutor()
     report = RunReport()
-    jobs: list[Job] = []
-    owners: dict[str, tuple[TaskRun, str]] = {}  # job key -> (its run, its model id); keys are never parsed
-    reused: dict[int, dict[str, set[str]]] = {}  # id(run) -> measure -> models whose stored result is reused
     for run in runs:
         names = list(run.measures)
         if fresh:
             store.delete(run.fingerprint, names)
         elif retry_failed:
             store.delete_failed(run.fingerprint, names)
-        done = {n: store.rows(run.fingerprint, n, *run.measures[n]) for n in names}
-        reused[id(run)] = {n: set(done[n]) for n in names}
-        for name in names:
-            params, version = run.measures[name]
-            if len(done[name]) < len(run.task.model_ids) and store.versions(run.fingerprint, name, params) - {version}:
-                report.stale.append((run.task.name, name))
-        for model_id in run.task.model_ids:
-            pending = [n for n in names if model_id not in done[n]]
-            report.reused += len(names) - len(pending)
-            if not pending:
-                continue
-            key = f"{run.task.name}/model_{model_id}"
-            owners[key] = (run, model_id)
-            jobs.append(Job(
-                key=key,
-                fn=measure_job,
-                kwargs=dict(task_path=str(Path(run.task.path).resolve()),
-                            reference=str(Path(run.task.metrics_path).resolve()), model_id=model_id,
-                            params={n: run.params[n] for n in pending}),
-                parts=tuple(pending),
-                imports=tuple(plugins) + _measure_modules(pending),
-            ))
+    owners: dict[str, tuple[TaskRun, str]] = {}  # job key -> (its run, its model id); keys are never parsed
+    reused: dict[int, dict[str, set[str]]] = {}  # id(run) -> measure -> models whose stored result is reused
+    jobs = _pending_jobs(runs, store, plugins, owners, report, reused)
     total = sum(len(job.parts) for job in jobs)
     bar = tqdm(total=total, desc="measures", unit="result", disable=not progress or total == 0, leave=False)
 
@@ -211,9 +200,22 @@ def run_measures(
         bar.update(1)
 
     try:
-        executor.run(jobs, on_result)
+        for refill in range(REFILL_ROUNDS + 1):
+            if not jobs:
+                break
+            if refill:
+                missing = sum(len(job.parts) for job in jobs)
+                bar.total += missing
+                bar.refresh()
+                print(f"pgdl-bench: warning: {missing} result(s) went missing from the store while this run "
+                      "computed (another run deleted them); recomputing them", file=sys.stderr)
+            executor.run(jobs, on_result)
+            jobs = _pending_jobs(runs, store, plugins, owners)
     finally:
         bar.close()
+    for job in jobs:
+        run, model_id = owners[job.key]
+        report.failures += [Failure(run.task.name, model_id, name, "lost", LOST) for name in job.parts]
     for run in runs:
         for name, (params, version) in run.measures.items():
             for model_id, row in store.rows(run.fingerprint, name, params, version).items():
@@ -221,6 +223,46 @@ def run_measures(
                     report.failures.append(Failure(run.task.name, model_id, name, row.status, row.error,
                                                    replayed=model_id in reused[id(run)][name]))
     return report
+
+
+def _pending_jobs(runs: list[TaskRun], store: ResultStore, plugins: tuple[str, ...],
+                  owners: dict[str, tuple[TaskRun, str]], report: RunReport | None = None,
+                  reused: dict[int, dict[str, set[str]]] | None = None) -> list[Job]:
+    """One job per model for the measures the store lacks.
+
+    On the first call of a run (``report`` given) it also counts the reused results, records which
+    models' stored results are reused (``reused``) and which measures' results were made by other code.
+    """
+    jobs: list[Job] = []
+    for run in runs:
+        names = list(run.measures)
+        done = {n: store.rows(run.fingerprint, n, *run.measures[n]) for n in names}
+        if reused is not None:
+            reused[id(run)] = {n: set(done[n]) for n in names}
+        if report is not None:
+            for name in names:
+                params, version = run.measures[name]
+                if (len(done[name]) < len(run.task.model_ids)
+                        and store.versions(run.fingerprint, name, params) - {version}):
+                    report.stale.append((run.task.name, name))
+        for model_id in run.task.model_ids:
+            pending = [n for n in names if model_id not in done[n]]
+            if report is not None:
+                report.reused += len(names) - len(pending)
+            if not pending:
+                continue
+            key = f"{run.task.name}/model_{model_id}"
+            owners[key] = (run, model_id)
+            jobs.append(Job(
+                key=key,
+                fn=measure_job,
+                kwargs=dict(task_path=str(Path(run.task.path).resolve()),
+                            reference=str(Path(run.task.metrics_path).resolve()), model_id=model_id,
+                            params={n: run.params[n] for n in pending}),
+                parts=tuple(pending),
+                imports=tuple(plugins) + _measure_modules(pending),
+            ))
+    return jobs
 
 
 def _measure_modules(names: list[str]) -> tuple[str, ...]:
@@ -239,3 +281,14 @@ def stored_values(store: ResultStore, run: TaskRun, name: str) -> dict[str, floa
     if any(rows.get(m) is None or rows[m].status != "ok" for m in run.task.model_ids):
         return None
     return {f"model_{m}": rows[m].value for m in run.task.model_ids}
+
+
+def final_values(store: ResultStore, run: TaskRun, name: str, report: RunReport) -> dict[str, float] | None:
+    """``stored_values``; results that another run deleted after ``run_measures`` ended become "lost" failures."""
+    values = stored_values(store, run, name)
+    if values is None:
+        rows = store.rows(run.fingerprint, name, *run.measures[name])
+        known = {(f.task, f.model_id, f.measure) for f in report.failures}
+        report.failures += [Failure(run.task.name, m, name, "lost", LOST) for m in run.task.model_ids
+                            if m not in rows and (run.task.name, m, name) not in known]
+    return values
