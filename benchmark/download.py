@@ -44,6 +44,12 @@ def _total_size(response, start: int, url: str) -> int:
     return int(length)
 
 
+def _unsatisfiable_total(error: urllib.error.HTTPError) -> int | None:
+    """The file size a 416 (range not satisfiable) states in ``Content-Range: bytes */<size>``."""
+    match = re.fullmatch(r"bytes \*/(\d+)", (error.headers.get("Content-Range") or "").strip())
+    return int(match.group(1)) if match else None
+
+
 def download(url: str, target: str | os.PathLike, *, check_space: Callable[[int, int], None] | None = None,
              progress: bool = True, timeout: float = 60.0) -> Path:
     """Download ``url`` to ``target`` (resuming ``target.part``); returns ``target``.
@@ -61,16 +67,14 @@ def download(url: str, target: str | os.PathLike, *, check_space: Callable[[int,
     try:
         response = urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
-        if exc.code == 416 and have:  # nothing left to send: check what we have below
-            response = None
-        else:
+        total = _unsatisfiable_total(exc) if exc.code == 416 and have else None
+        if total != have:
             raise DownloadError(f"{url}: HTTP error {exc.code} {exc.reason}") from None
+        response = None  # the part file already holds the whole file (a run stopped before renaming it)
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise DownloadError(f"{url}: cannot connect ({reason})") from None
-    if response is None:
-        total = have
-    else:
+    if response is not None:
         with response:
             if response.status not in (200, 206):
                 raise DownloadError(f"{url}: unexpected HTTP status {response.status}")

@@ -24,7 +24,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error(404)
             return
         start = 0
-        ranged = self.headers.get("Range")
+        ranged = None if server.ignore_range else self.headers.get("Range")
         if ranged:
             start = int(re.fullmatch(r"bytes=(\d+)-", ranged).group(1))
             if start >= len(data):
@@ -56,6 +56,7 @@ class ZipServer:
     """``with ZipServer({"/public_data.zip": bytes}) as s:`` serves the files at ``s.url``.
 
     ``cut_after = N``: the next response announces the full length but closes after N bytes.
+    ``ignore_range = True``: answer every request with the whole file (200), as servers without Range do.
     ``fail_status = 500``: every request gets that error. ``requests``: (path, Range header) seen.
     """
 
@@ -65,6 +66,7 @@ class ZipServer:
         self.httpd.requests = []
         self.httpd.cut_after = None
         self.httpd.fail_status = None
+        self.httpd.ignore_range = False
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
@@ -75,7 +77,7 @@ class ZipServer:
         return getattr(self.httpd, name)
 
     def __setattr__(self, name, value):
-        if name in ("cut_after", "fail_status", "files"):
+        if name in ("cut_after", "fail_status", "files", "ignore_range"):
             setattr(self.httpd, name, value)
         else:
             super().__setattr__(name, value)

@@ -76,6 +76,29 @@ def test_interrupted_download_resumes_then_the_tasks_load_and_score(capsys, publ
         assert code == 0 and server.requests == [] and str(task_dir) in stdout
 
 
+def test_resume_edge_cases(public_zip, tmp_path):
+    from benchmark.download import download
+
+    size = len(public_zip)
+    with ZipServer({"/f.zip": public_zip}) as server:
+        # a server that ignores Range: the partial file is replaced by a fresh full download
+        server.cut_after = size // 3
+        with pytest.raises(pgdl_data.DownloadError, match="rerun to resume"):
+            download(f"{server.url}/f.zip", tmp_path / "a.zip", progress=False)
+        server.ignore_range = True
+        assert download(f"{server.url}/f.zip", tmp_path / "a.zip", progress=False).read_bytes() == public_zip
+        # a part file that is already whole (stopped before the rename): the server's 416 confirms the size
+        server.ignore_range = False
+        (tmp_path / "b.zip.part").write_bytes(public_zip)
+        assert download(f"{server.url}/f.zip", tmp_path / "b.zip", progress=False).read_bytes() == public_zip
+        # a part file longer than the file: refused
+        (tmp_path / "c.zip.part").write_bytes(public_zip + b"x")
+        with pytest.raises(pgdl_data.DownloadError, match="HTTP error 416"):
+            download(f"{server.url}/f.zip", tmp_path / "c.zip", progress=False)
+    assert server.requests[1:] == [("/f.zip", f"bytes={size // 3}-"), ("/f.zip", f"bytes={size}-"),
+                                   ("/f.zip", f"bytes={size + 1}-")]
+
+
 def test_corrupt_zip_is_one_line_and_leaves_nothing(capsys, toy_task_path, tmp_path):
     bad = pgdl_zip(toy_task_path, tmp_path / "bad.zip", compression=zipfile.ZIP_STORED)
     member = f"public_data/input_data/{toy_task_path.name}/model_3/weights.hdf5"
