@@ -222,17 +222,19 @@ def _suite_tasks(args) -> None:
 
 
 def _print_suite(board: dict) -> None:
-    """The competition's view: per measure, each task's CMI x 100 and the task average, best first."""
+    """The competition's view: per measure, each task's CMI x 100 and the task average, best first; then the
+    published rows of the tasks recognized as official."""
     tasks = [t["name"] for t in board["tasks"]]
-    width = max(len("measure"), *(len(r["measure"]) for r in board["rows"] if not r["reference"]))
+    rows = [r for r in board["rows"] if not r["reference"]] + [r for r in board["rows"] if r["reference"]]
+    labels = [r["measure"][:48] + (" [published]" if r["reference"] else "") for r in rows]
+    width = max(len("measure"), *map(len, labels))
     print(f"{'measure':<{width}}  " + "  ".join(f"{t:>10}" for t in tasks) + "  task average (CMI x100)")
-    for row in board["rows"]:
-        if row["reference"]:
-            continue
+    for label, row in zip(labels, rows):
         cells = [row["tasks"][t]["cmi_x100"] for t in tasks]
         average = row["mean_cmi_x100"]
-        print(f"{row['measure']:<{width}}  " + "  ".join(f"{'-' if v is None else f'{v:.2f}':>10}" for v in cells)
-              + f"  {'not scored on every task' if average is None else f'{average:.2f}'}")
+        missing = "-" if row["reference"] else "not scored on every task"
+        print(f"{label:<{width}}  " + "  ".join(f"{'-' if v is None else f'{v:.2f}':>10}" for v in cells)
+              + f"  {missing if average is None else f'{average:.2f}'}")
 
 
 def _cmd_leaderboard(args) -> int:

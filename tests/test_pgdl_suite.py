@@ -82,6 +82,8 @@ def test_suite_leaderboard_is_the_competitions_task_average(root, tmp_path, caps
     # the published rows of task 8 (and only task 8's column) are there
     dbi = next(r for r in board["rows"] if r["reference"] and r["measure"].startswith("DBI x LWM"))
     assert dbi["tasks"]["task8"]["cmi_x100"] == 9.24 and dbi["tasks"]["task2_v1"]["cmi_x100"] is None
+    published = next(line for line in lines if line.startswith("DBI x LWM") and "[published]" in line)
+    assert published.split()[-4:] == ["-", "9.24", "-", "-"]  # task 8's value only, no average
 
 
 def test_suite_errors_are_one_line(root, tmp_path, capsys):
