@@ -4,7 +4,8 @@ Members are written into a temporary sibling of the destination (``.<name>.unpac
 through ``zipfile`` (which checks its CRC-32 as it reads); only when every member is in place is the
 folder renamed to the destination. A failure removes the temporary folder: nothing half-unpacked is
 ever left where a complete folder belongs. Refused before anything is written: absolute member
-paths, drive letters, ``..`` components, backslashes, symbolic links and duplicate names.
+paths, drive letters, ``..`` components, backslashes, symbolic links and duplicate names. macOS
+metadata (``__MACOSX/``, ``.DS_Store``) is skipped.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class UnzipError(Exception):
 
 
 def _check_member(zip_path: Path, info: zipfile.ZipInfo) -> PurePosixPath | None:
-    """The member's relative path, None for a folder entry; UnzipError for anything unsafe."""
+    """The member's relative path, None for a folder entry or macOS metadata; UnzipError for anything unsafe."""
     name = info.filename
     path = PurePosixPath(name)
     if "\\" in name or name.startswith("/") or (len(name) > 1 and name[1] == ":") or ".." in path.parts:
@@ -33,9 +34,9 @@ def _check_member(zip_path: Path, info: zipfile.ZipInfo) -> PurePosixPath | None
     mode = info.external_attr >> 16
     if info.create_system == 3 and stat.S_ISLNK(mode):
         raise UnzipError(f"{zip_path}: refusing member {name!r}: it is a symbolic link")
-    if info.is_dir():
-        return None
     parts = [p for p in path.parts if p not in ("", ".")]
+    if info.is_dir() or (parts and parts[0] == "__MACOSX") or path.name == ".DS_Store":
+        return None  # folders are made as needed; macOS metadata is skipped, as the official scorer skips it
     if not parts:
         raise UnzipError(f"{zip_path}: refusing member {name!r}: empty path")
     return PurePosixPath(*parts)

@@ -172,6 +172,13 @@ def test_unzip_is_not_nested_twice_and_find_tasks_orders_the_competition(toy_tas
         zf.writestr("other/a.txt", "a")
     safe_unzip(path, tmp_path / "x", progress=False)
     assert (tmp_path / "x" / "other" / "a.txt").read_text() == "a"
+    # nor is one whose top folder is the destination's name, with macOS metadata beside it (skipped)
+    with zipfile.ZipFile(tmp_path / "y.zip", "w") as zf:
+        zf.writestr("y/a.txt", "a")
+        zf.writestr("__MACOSX/y/._a.txt", "metadata")
+        zf.writestr("y/.DS_Store", "metadata")
+    safe_unzip(tmp_path / "y.zip", tmp_path / "y", progress=False)
+    assert leftovers(tmp_path / "y") == ["a.txt"]
 
     root = tmp_path / "root"
     for name in ("task9", "task1_v4", "zeta", "task10"):
