@@ -1,6 +1,7 @@
 """CPU seconds per model of every measure on each official PGDL task's architecture, and its table.
 
-    python -m benchmark.perf.task_costs [--task task1 ...] [-m NAME ...] [--cell-cap S] [--out DIR]
+    python -m benchmark.perf.task_costs [--task task1 ...] [-m NAME ...] [--cell-cap S] [--task-budget S]
+                                        [--out DIR [--update]]
 
 What is timed: for each task, a synthetic model of the task's LARGEST architecture in its grid (the
 layer list built from the competition's task description, see ``TASKS``; random Keras-default
@@ -16,8 +17,10 @@ grid resolution, ...), and its time is multiplied by that factor: linear scaling
 forward and backward passes (nearly all of the cost) and wrong for parts superlinear in the sample
 (silhouette's pairwise distances: underestimated) or fixed per call (weight SVDs: those measures
 are not scaled). A measure that exceeds ``--cell-cap`` CPU seconds even scaled down, or fails on
-the scaled-down sample, is reported "not measured", never guessed. ``--out DIR`` writes
-``task_costs.json`` and ``task_costs.md``.
+the scaled-down sample, or comes after the task's ``--task-budget`` is spent (measures run cheapest
+first), is reported "not measured", never guessed. ``--out DIR`` writes ``task_costs.json`` and
+``task_costs.md``; with ``--update`` the measures and tasks timed now replace theirs in an existing
+JSON and the rest is kept (rerun ``-m silhouette -m jacobian_norm`` after they change).
 """
 
 from __future__ import annotations
