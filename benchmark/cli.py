@@ -26,6 +26,7 @@ from task_loaders.zoo import DEFAULT_ZOOS, RECIPES, get_recipe, zoo_cache_dir
 
 from .executor import DEFAULT_BUDGET_S, LocalExecutor, make_executor
 from .leaderboard import safe_filename
+from .pgdl_data import DataError
 from .plugins import load_plugin
 from .predict_files import read_predict, write_predict
 from .runner import Failure, MeasureFailure, final_values, prepare, run_measures
@@ -219,10 +220,48 @@ def _cmd_score(args) -> int:
     return _exit_status(c)
 
 
+def _suite_tasks(args) -> None:
+    """``--suite pgdl``: the leaderboard's tasks are every PGDL task under ``--root``, in the competition's order."""
+    from .pgdl_data import default_data_dir, find_tasks
+
+    if args.suite is None:
+        if args.root:
+            raise PredictionError("--root applies to --suite pgdl")
+        return
+    if args.task:
+        raise PredictionError("--suite pgdl finds its tasks under --root; give no TASK folders with it")
+    root = Path(args.root) if args.root else default_data_dir()
+    tasks = find_tasks(root)
+    if not tasks:
+        raise PredictionError(f"{root}: no PGDL task folders found; download them with "
+                              f"`pgdl-bench data pgdl all --out {root}`")
+    args.task = [str(t) for t in tasks]
+    if not args.quiet:
+        print(f"PGDL tasks under {root}, in the competition's order: " + ", ".join(t.name for t in tasks),
+              file=sys.stderr)
+
+
+def _print_suite(board: dict) -> None:
+    """The competition's view: per measure, each task's CMI x 100 and the task average, best first; then the
+    published rows of the tasks recognized as official."""
+    tasks = [t["name"] for t in board["tasks"]]
+    rows = [r for r in board["rows"] if not r["reference"]] + [r for r in board["rows"] if r["reference"]]
+    labels = [r["measure"][:48] + (" [published]" if r["reference"] else "") for r in rows]
+    width = max(len("measure"), *map(len, labels))
+    print(f"{'measure':<{width}}  " + "  ".join(f"{t:>10}" for t in tasks) + "  task average (CMI x100)")
+    for label, row in zip(labels, rows):
+        cells = [row["tasks"][t]["cmi_x100"] for t in tasks]
+        average = row["mean_cmi_x100"]
+        missing = "-" if row["reference"] else "not scored on every task"
+        print(f"{label:<{width}}  " + "  ".join(f"{'-' if v is None else f'{v:.2f}':>10}" for v in cells)
+              + f"  {missing if average is None else f'{average:.2f}'}")
+
+
 def _cmd_leaderboard(args) -> int:
     from .leaderboard import make_leaderboard
 
     start = time.monotonic()
+    _suite_tasks(args)
     with _computed(args) as c:
         info = {}
         for name in c.names:
@@ -230,6 +269,8 @@ def _cmd_leaderboard(args) -> int:
             info[name] = {"sign": m.sign, "source": m.source, "description": m.description}
         board, _ = make_leaderboard(c.runs, c.store, c.names, args.out, info)
     out = Path(args.out)
+    if args.suite:
+        _print_suite(board)
     scored = sum(1 for r in board["rows"] if not r["reference"] and r["mean_cmi_x100"] is not None)
     published = sum(1 for r in board["rows"] if r["reference"])
     print(f"leaderboard of {len(c.names)} measures ({scored} scored on every task) on {len(c.runs)} task(s)"
@@ -326,9 +367,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", help="folder holding model_configs.json, if apart from the task")
     p.add_argument("--out", default="leaderboard", help="folder for leaderboard.{html,md,csv,json}, plots/ and "
                    "predictions/<measure>/<task>.predict (default: leaderboard)")
+    p.add_argument("--suite", choices=["pgdl"], help="pgdl: every official PGDL task found under --root, in the "
+                   "competition's order, with the competition's task average (100 x mean of the task CMIs)")
+    p.add_argument("--root", help="with --suite pgdl: where the data is (default: where `pgdl-bench data pgdl` "
+                   "puts it, $PGDL_BENCH_HOME/pgdl or ~/.cache/pgdl-bench/pgdl)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_run_options(p)
     p.set_defaults(func=_cmd_leaderboard)
+
+    p = sub.add_parser("data", help="download the official PGDL data")
+    data = p.add_subparsers(dest="data_command", required=True)
+    q = data.add_parser("pgdl", help="download, check and unpack the official PGDL zips (resumable)")
+    q.add_argument("suite", choices=["public", "phase1", "phase2", "all"],
+                   help="public: tasks 1, 2 (8.8 GB); phase1: tasks 4, 5 (2.5 GB); phase2: tasks 6-9 (9.0 GB)")
+    q.add_argument("--out", help="where to unpack (default: $PGDL_BENCH_HOME/pgdl, else ~/.cache/pgdl-bench/pgdl)")
+    q.add_argument("--url", help="base URL of a mirror holding the zips (default: the official "
+                   "http://storage.googleapis.com/gresearch/pgdl)")
+    q.add_argument("--keep-zip", action="store_true", help="keep each zip after unpacking it")
+    q.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    q.set_defaults(func=_cmd_data_pgdl)
 
     p = sub.add_parser("evaluate", help="score an existing .predict file")
     p.add_argument("task", help="PGDL task folder")
@@ -387,6 +444,22 @@ def _cmd_bn_study(args) -> int:
     return 0
 
 
+def _cmd_data_pgdl(args) -> int:
+    from .pgdl_data import OFFICIAL_URL, SUITES, default_data_dir, fetch_archive, find_tasks
+
+    out = Path(args.out) if args.out else default_data_dir()
+    for archive in SUITES[args.suite]:
+        if not args.quiet:
+            print(f"{archive.filename} ({archive.tasks}, {archive.documented_gb} GB) -> {out / archive.stem}",
+                  file=sys.stderr)
+        dest = fetch_archive(archive, out, args.url or OFFICIAL_URL, progress=not args.quiet, keep_zip=args.keep_zip)
+        tasks = find_tasks(dest)
+        print(f"{dest}: {len(tasks)} task folder(s)")
+        for task in tasks:
+            print(f"  {task}  ({len(load_task(task).model_ids)} models)")
+    return 0
+
+
 def _cmd_zoo_list(args) -> int:
     width = max(len(n) for n in RECIPES)
     for name, recipe in RECIPES.items():
@@ -410,7 +483,7 @@ def _cmd_zoo_build(args) -> int:
 
 # The errors this program raises on purpose, each with a message that names what is at fault.
 BAD_INPUT_ERRORS = (TaskFormatError, UsageError, PredictionError, measure_registry.MeasureError, StoreError)
-FAILURE_ERRORS = (MeasureFailure, ZooBuildError)
+FAILURE_ERRORS = (MeasureFailure, ZooBuildError, DataError)
 # File-system refusals: the environment's doing (a read-only or full disk), never a bug of ours.
 ENVIRONMENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
 

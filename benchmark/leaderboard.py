@@ -88,8 +88,14 @@ PUBLISHED_SCORES: tuple[Published, ...] = (
     Published("sharpness (baseline)", ORGANIZERS, _per_task("1 2 4 5", [0.00, 0.00, 0.85, 0.79])),
 )
 
-# Model counts documented in docs/PGDL_FORMAT.md; tasks 4-9 have none we know of.
-DOCUMENTED_MODEL_COUNTS = {"task1": 96, "task2": 54}
+# Model counts: tasks 1 and 2 as documented in docs/PGDL_FORMAT.md (96 and 54 models, which are also the
+# products of their README grids). Tasks 4-9: the product of the hyperparameter grid that the PGDL
+# README (google-research/google-research, pgdl/README.md) lists for each, since a task is a complete
+# grid with one model per cell (the official scorer rejects anything else): task 4 and 5: 2^6 (size,
+# depth, reversed, weight decay, learning rate, batch size); task 6: 2 x 2 x 2 x 3 x 2 x 2; task 7:
+# 2 x 2 x 2 x 2 x 3; tasks 8 and 9: 2^5. Derived from the README, not checked against the data.
+DOCUMENTED_MODEL_COUNTS = {"task1": 96, "task2": 54, "task4": 64, "task5": 64, "task6": 96, "task7": 48,
+                           "task8": 32, "task9": 32}
 _OFFICIAL_NAME = re.compile(r"task([124-9])(?:_v\d+)?", re.IGNORECASE)
 
 
@@ -97,9 +103,8 @@ def official_task(name: str, num_models: int | None) -> str | None:
     """The official PGDL task (``"task1"``, ``"task2"``, ``"task4"`` ... ``"task9"``) a folder is, or None.
 
     Recognized by folder name (``task1``, ``task1_v4``, ``Task2_v1``, ...: ``task<N>`` with an optional
-    ``_v<digits>`` suffix, case-insensitive) AND, where the model count is documented, by the count:
-    task 1 has 96 models, task 2 has 54. For tasks 4 to 9 the model count is unknown to us, so the
-    name alone decides (a folder merely named ``task6`` gets task 6's reference rows).
+    ``_v<digits>`` suffix, case-insensitive) AND by the model count of ``DOCUMENTED_MODEL_COUNTS``
+    (task 1 has 96 models, task 2 54; tasks 4-9 the size of the grid the PGDL README lists).
     """
     match = _OFFICIAL_NAME.fullmatch(name.strip())
     if not match:
@@ -273,6 +278,16 @@ def _mean(values: list[float | None]) -> float | None:
     return sum(values) / len(values)
 
 
+def task_average_x100(cmis: list[float | None]) -> float | None:
+    """The competition's task-average score of a measure: ``100 * (sum of the tasks' CMI / number of tasks)``,
+    the official scoring program's operations in its order (its ``task_average_score``); None unless every
+    task is scored. (The official program silently left a task that raised an error out of the mean; a
+    measure not scored on every task gets no average here instead.)"""
+    if not cmis or any(c is None for c in cmis):
+        return None
+    return sum(cmis) / float(len(cmis)) * 100.0
+
+
 def _sort_key(row: dict):
     mean = row["mean_cmi_x100"]
     return (mean is None, -(mean or 0.0), row["reference"], row["measure"])
@@ -313,6 +328,7 @@ def build(tasks: list[TaskInfo], cells: dict[str, dict[str, Cell]] | None = None
             row["tasks"][t.name] = entry
         for key, out in (("cmi_x100", "mean_cmi_x100"), ("kendall_tau", "mean_kendall_tau"), ("psi", "mean_psi")):
             row[out] = _mean([row["tasks"][t.name][key] for t in tasks])
+        row["mean_cmi_x100"] = task_average_x100([row["tasks"][t.name]["cmi"] for t in tasks])
         row["tasks_scored"] = sum(1 for t in tasks if row["tasks"][t.name]["scored"])
         rows.append(row)
     rows += reference_rows(tasks)

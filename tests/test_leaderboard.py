@@ -218,9 +218,11 @@ def test_official_task_recognizer():
     assert official_task("TASK2_V12", 54) == "task2"
     assert official_task("task2_v1", 18) is None  # a documented count that does not match
     assert official_task("task1_v4", 54) is None
-    for n in (4, 5, 6, 7, 8, 9):  # model count unknown: the name decides
-        assert official_task(f"task{n}", 7) == f"task{n}"
-        assert official_task(f"task{n}_v2", None) == f"task{n}"
+    # tasks 4-9: the size of the grid the PGDL README lists for each
+    for n, count in ((4, 64), (5, 64), (6, 96), (7, 48), (8, 32), (9, 32)):
+        assert official_task(f"task{n}", count) == f"task{n}"
+        assert official_task(f"Task{n}_v2", count) == f"task{n}"
+        assert official_task(f"task{n}", 7) is None and official_task(f"task{n}_v2", None) is None
     for name in ("task3", "task10", "task1_v", "task1-v4", "mytask1", "task1_v4_copy", "pgdl_toy_data", "task"):
         assert official_task(name, 96) is None
 
@@ -238,7 +240,7 @@ def test_reference_rows_for_task2():
 
 
 def test_reference_rows_in_every_format(tmp_path):
-    tasks = [TaskInfo(f"task{n}", 10) for n in (6, 7, 8, 9)]
+    tasks = [TaskInfo(f"task{n}", count) for n, count in ((6, 96), (7, 48), (8, 32), (9, 32))]
     board = build(tasks)
     second = next(r for r in board["rows"] if r["measure"].startswith("robustness to augmentations"))
     assert second["mean_cmi_x100"] == 10.16 and all(not e["scored"] for e in second["tasks"].values())
