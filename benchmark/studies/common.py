@@ -143,8 +143,12 @@ class StudyRun:
         return LocalExecutor(workers=self.workers, threads_per_worker=1, budget=STUDY_BUDGET_S)
 
     def compute(self, task, items: list[Item], desc: str, sample_size: int | None = None,
-                allow_nan: bool = False) -> dict[tuple[str, str], float]:
-        """{(key, part): value} of every item; stored parts are reused, the rest computed in workers."""
+                allow_nan: bool = False, undefined: tuple[str, ...] = ()) -> dict[tuple[str, str], float]:
+        """{(key, part): value} of every item; stored parts are reused, the rest computed in workers.
+
+        ``allow_nan``: a NaN value is a result (an undefined statistic), not a failure. ``undefined``:
+        parts whose errors mean "undefined here" (NaN, the error kept in the store), not a failure.
+        """
         fp = fingerprint(self.name, self.recipe, task_fingerprint(task), sample_size)
         values: dict[tuple[str, str], float] = {}
         jobs, keyed = [], {}
@@ -156,7 +160,7 @@ class StudyRun:
                     version = STUDY_VERSION if own else measure_registry.get(name).version
                     keyed[(item.key, part)] = (params_key({"measure": name, **params}), version)
                     row = store.rows(fp, part, *keyed[(item.key, part)]).get(item.key)
-                    if row is not None and row.status == "ok":
+                    if row is not None and (row.status == "ok" or (part in undefined and row.status == "error")):
                         values[(item.key, part)] = math.nan if row.value is None else row.value
                     else:
                         pending[part] = [name, params]
@@ -176,7 +180,7 @@ class StudyRun:
                     result = PartResult(result.job, result.part, "error", None, f"not a finite number: {value}")
                 store.put(fp, f"study {self.name}", result.job, result.part, params, version, result.status,
                           value, result.error, result.seconds)
-                if result.ok:
+                if result.ok or (result.status == "error" and result.part in undefined):
                     values[(result.job, result.part)] = math.nan if value is None else value
                 else:
                     failures.append(result)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from task_loaders.zoo import get_recipe
+
 from .common import Item, Report, StudyRun, fmt, pyplot, zoo_task
 
 NAME = "fragmentation-dd"
@@ -59,7 +61,9 @@ def run(study: StudyRun, data: str | None = None) -> Report:
     parts = {"fragmentation": ("fragmentation", frag), "fragmentation_hidden": ("fragmentation_hidden", frag),
              "parameter_count": ("parameter_count", {})}
     ids = sorted(task.model_ids, key=lambda m: task.hparams(m)["width"])
-    values = study.compute(task, [Item(f"model_{m}", m, parts) for m in ids], "width sweep")
+    # A hidden layer a few units wide (or mostly dead) can map every triplet onto a line: no plane, n/a.
+    values = study.compute(task, [Item(f"model_{m}", m, parts) for m in ids], "width sweep",
+                           undefined=("fragmentation_hidden",))
     widths = [int(task.hparams(m)["width"]) for m in ids]
     rows = [{"width": w, "model": m, "parameters": int(values[(f"model_{m}", "parameter_count")]),
              "train_error": 1.0 - task.train_acc(m), "test_error": 1.0 - task.test_acc(m),
@@ -68,15 +72,17 @@ def run(study: StudyRun, data: str | None = None) -> Report:
     interpolating = [i for i, r in enumerate(rows) if r["train_error"] <= INTERPOLATED]
     threshold = interpolating[0] if interpolating else None
     shape = double_descent(widths, [r["test_error"] for r in rows], threshold)
-    peaks = {k: widths[int(np.argmax([r[k] for r in rows]))] for k in ("fragmentation", "fragmentation_hidden")}
+    peaks = {k: widths[int(np.nanargmax([r[k] for r in rows]))] for k in ("fragmentation", "fragmentation_hidden")}
 
+    noise = float(dict(get_recipe(recipe.zoo).fixed).get("label_noise", 0.0))
     report = Report(study.out, f"Fragmentation through double descent ({recipe.zoo})")
     report.text(
-        f"One-hidden-layer MLPs on MNIST, {len(task.train_split()[1])} training images of which the zoo recipe "
-        f"flipped a fraction of labels, {len(task.test_split()[1])} clean test images; fragmentation on "
+        f"One-hidden-layer MLPs on MNIST, {len(task.train_split()[1])} training images of which "
+        f"{noise:.0%} have a flipped label, {len(task.test_split()[1])} clean test images; fragmentation on "
         f"{recipe.triplets} same-class training triplets, {recipe.resolution} x {recipe.resolution} grid "
-        f"(`fragmentation`, `fragmentation_hidden` at the hidden layer). Interpolation threshold: the "
-        f"smallest width with training error <= {INTERPOLATED}.")
+        f"(`fragmentation`, `fragmentation_hidden` at the hidden layer; n/a where every triplet's hidden "
+        f"representations are collinear, as in a layer too narrow or too dead to span a plane). Interpolation "
+        f"threshold: the smallest width with training error <= {INTERPOLATED}.")
     report.table(["width", "parameters", "train error", "test error", "fragmentation (input)",
                   "fragmentation (hidden)"],
                  [[r["width"], r["parameters"], r["train_error"], r["test_error"], r["fragmentation"],
@@ -92,7 +98,7 @@ def run(study: StudyRun, data: str | None = None) -> Report:
         f"(hidden layer).")
     report.data = {"recipe": study.recipe, "zoo": recipe.zoo, "rows": rows, "interpolation_width":
                    widths[threshold] if threshold is not None else None, "test_error_shape": shape,
-                   "fragmentation_peak_width": peaks, "params": frag}
+                   "fragmentation_peak_width": peaks, "params": frag, "label_noise": noise}
     report.figure(_figure(rows, widths[threshold] if threshold is not None else None),
                   "fragmentation_dd.png", "errors and fragmentation against width")
     report.write()
@@ -112,6 +118,8 @@ def _figure(rows, threshold_width):
         if threshold_width is not None:
             ax.axvline(threshold_width, color="grey", linestyle="--", label="interpolation threshold")
         ax.set_xscale("log", base=2)
+        ax.set_xticks(widths, [str(w) for w in widths], fontsize=7, rotation=60)
+        ax.minorticks_off()
         ax.set_xlabel("hidden width")
         ax.set_title(title)
         ax.legend(fontsize=8)

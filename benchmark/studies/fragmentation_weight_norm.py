@@ -147,7 +147,9 @@ def _report_rescaling(report: Report, rescaling: dict, factors) -> None:
     unchanged = [all(v[q] == e["by_factor"]["1"][q] for q in FRAGMENTATION) for e in rescaling.values()
                  for c, v in e["by_factor"].items() if float(c) in _powers_of_two(factors)]
     report.text(f"Fragmentation identical to c = 1 for every power-of-two c: {'yes' if all(unchanged) else 'NO'} "
-                f"({sum(unchanged)} of {len(unchanged)} rescaled copies).")
+                f"({sum(unchanged)} of {len(unchanged)} rescaled copies). `weight_norm` (the sum of squared weights) "
+                "changes with c; `log_prod_frobenius` and the rebalanced `log_sum_frobenius` are invariant under "
+                "this rescaling by construction.")
 
 
 def _powers_of_two(factors) -> list[float]:
@@ -178,8 +180,8 @@ def _report_zoo(report: Report, zoo: dict) -> None:
                  [[q, 100 * s["cmi"], s["kendall_tau"], s["spearman"]] for q, s in zoo["scores"].items()])
     report.text("Partial rank correlation with the gap (Spearman ranks, one variable controlled for; p from "
                 "t with n - 3 degrees of freedom):")
-    report.table(["measure", "rho with weight norm", "measure ~ gap | weight norm (p)",
-                  "weight norm ~ gap | measure (p)"],
+    report.table(["measure", "rho with weight norm", "measure with gap, given weight norm (p)",
+                  "weight norm with gap, given the measure (p)"],
                  [[q, p["spearman_with_weight_norm"],
                    f"{fmt(p['given_weight_norm']['r'])} ({fmt(p['given_weight_norm']['p'], 2)})",
                    f"{fmt(p['weight_norm_given_it']['r'])} ({fmt(p['weight_norm_given_it']['p'], 2)})"]
