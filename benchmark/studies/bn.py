@@ -29,7 +29,7 @@ import numpy as np
 
 from task_loaders import load_task
 
-from .common import Item, Report, StudyRun, pyplot, zoo_task
+from .common import Item, Report, StudyRun, pyplot
 
 NAME = "bn"
 HELP = "per-layer sparsity and clustering of BatchNorm vs no-BatchNorm twins over seeds (MNIST, CIFAR-10)"
@@ -80,7 +80,7 @@ def _readings() -> list[tuple[str, str, str]]:
 
 def run(study: StudyRun, data: str | None = None, task: str | None = None, samples: int | None = None) -> Report:
     recipe = RECIPES[study.recipe]
-    zoo = load_task(task) if task else zoo_task(recipe.zoo, data, study.progress)
+    zoo = load_task(task) if task else study.zoo(recipe.zoo, data)
     if "batchnorm" not in zoo.grid.names:
         raise ValueError(f"{zoo.path}: a BatchNorm study needs a 'batchnorm' hyperparameter in the grid")
     n = samples or recipe.samples

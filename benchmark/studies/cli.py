@@ -23,7 +23,7 @@ def _add_options(p: argparse.ArgumentParser, name: str, module) -> None:
     p.add_argument("--out", default=f"studies/{name}", help=f"folder for report.md, figures and results.json "
                    f"(default: studies/{name})")
     p.add_argument("--data", help="folder with the dataset files (full MNIST IDX files; CIFAR-10 python batches)")
-    p.add_argument("--workers", type=int, default=None, help="models computed at once (default: one per core)")
+    p.add_argument("--workers", type=int, default=None, help="models computed at once (default: one per core; 0: all in this process)")
     p.add_argument("--store", help="results store (default: $PGDL_BENCH_HOME/results.sqlite)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     for flag, kwargs in getattr(module, "OPTIONS", {}).items():

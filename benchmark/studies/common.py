@@ -28,7 +28,7 @@ import measures as measure_registry
 from task_loaders import load_task
 from task_loaders.zoo import get_recipe, zoo_cache_dir
 
-from ..executor import Emitter, Job, LocalExecutor, PartResult
+from ..executor import Emitter, Job, LocalExecutor, PartResult, SerialExecutor
 from ..store import ResultStore, params_key, task_fingerprint
 from ..zoo_builder import build_zoo
 
@@ -140,7 +140,13 @@ class StudyRun:
     store_path: str | None = None
 
     def executor(self):
+        """Worker processes, one torch thread each; ``workers=0`` runs everything in this process."""
+        if self.workers == 0:
+            return SerialExecutor()
         return LocalExecutor(workers=self.workers, threads_per_worker=1, budget=STUDY_BUDGET_S)
+
+    def zoo(self, recipe: str, data: str | None):
+        return zoo_task(recipe, data, self.progress, self.executor())
 
     def compute(self, task, items: list[Item], desc: str, sample_size: int | None = None,
                 allow_nan: bool = False, undefined: tuple[str, ...] = ()) -> dict[tuple[str, str], float]:

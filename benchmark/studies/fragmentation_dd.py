@@ -17,7 +17,7 @@ import numpy as np
 
 from task_loaders.zoo import get_recipe
 
-from .common import Item, Report, StudyRun, fmt, pyplot, zoo_task
+from .common import Item, Report, StudyRun, fmt, pyplot
 
 NAME = "fragmentation-dd"
 HELP = "fragmentation, train and test error across a width sweep with label noise (double descent)"
@@ -56,7 +56,7 @@ def double_descent(widths, test_error, threshold_index: int | None) -> dict:
 
 def run(study: StudyRun, data: str | None = None) -> Report:
     recipe = RECIPES[study.recipe]
-    task = zoo_task(recipe.zoo, data, study.progress)
+    task = study.zoo(recipe.zoo, data)
     frag = {"resolution": recipe.resolution, "num_triplets": recipe.triplets}
     parts = {"fragmentation": ("fragmentation", frag), "fragmentation_hidden": ("fragmentation_hidden", frag),
              "parameter_count": ("parameter_count", {})}

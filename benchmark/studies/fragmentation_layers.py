@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..scoring import conditional_mutual_information, kendall_tau
-from .common import Item, Report, StudyRun, pyplot, zoo_task
+from .common import Item, Report, StudyRun, pyplot
 
 NAME = "fragmentation-layers"
 HELP = "fragmentation of the input and of every hidden layer over a zoo, with each layer's CMI against the gap"
@@ -43,9 +43,8 @@ def hidden_layer_names(task) -> list[str]:
     return list(first)
 
 
-def layer_parts(task, recipe: Recipe) -> tuple[list[str], dict]:
-    """(labels, parts): the input and every hidden layer, as parts of each model's job."""
-    frag = {"resolution": recipe.resolution, "num_triplets": recipe.triplets}
+def layer_parts(task, frag: dict) -> tuple[list[str], dict]:
+    """(hidden layer names, parts): the input and every hidden layer, as parts of each model's job."""
     layers = hidden_layer_names(task)
     parts = {"input": ("fragmentation", frag)}
     parts.update({f"hidden {i + 1}": ("fragmentation_hidden", {**frag, "layer": i}) for i in range(len(layers))})
@@ -63,8 +62,9 @@ def scores(values: dict, task, part: str) -> dict:
 
 def run(study: StudyRun, data: str | None = None) -> Report:
     recipe = RECIPES[study.recipe]
-    task = zoo_task(recipe.zoo, data, study.progress)
-    layers, parts = layer_parts(task, recipe)
+    task = study.zoo(recipe.zoo, data)
+    frag = {"resolution": recipe.resolution, "num_triplets": recipe.triplets}
+    layers, parts = layer_parts(task, frag)
     values = study.compute(task, [Item(f"model_{m}", m, parts) for m in task.model_ids], "layers")
     per_layer = {part: scores(values, task, part) for part in parts}
     names = ["input"] + layers
@@ -76,7 +76,7 @@ def run(study: StudyRun, data: str | None = None) -> Report:
     report.table(["layer", "layer name", "CMI x 100", "Kendall tau", "mean", "min", "max"],
                  [[part, name, 100 * s["cmi"], s["kendall_tau"], s["mean"], s["min"], s["max"]]
                   for (part, s), name in zip(per_layer.items(), names)])
-    report.data = {"recipe": study.recipe, "zoo": recipe.zoo, "layers": dict(zip(parts, names)),
+    report.data = {"recipe": study.recipe, "zoo": recipe.zoo, "params": frag, "layers": dict(zip(parts, names)),
                    "scores": per_layer,
                    "values": {part: {f"model_{m}": values[(f"model_{m}", part)] for m in task.model_ids}
                               for part in parts},

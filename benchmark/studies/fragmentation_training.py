@@ -25,7 +25,7 @@ from task_loaders.zoo import bench_home, get_recipe
 
 from ..executor import Emitter, Job
 from ..store import task_fingerprint
-from .common import Item, Report, StudyError, StudyRun, cached_task, pyplot, spearman, zoo_task
+from .common import Item, Report, StudyError, StudyRun, cached_task, pyplot, spearman
 from .fragmentation_weight_norm import spread_models
 
 NAME = "fragmentation-training"
@@ -54,7 +54,15 @@ def train_job(emit: Emitter, task_path: str, recipe: str, model_id: str, path: s
 
 
 def _train(task, recipe, model_id: str, path: Path) -> int:
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the zoo trained it: the same weights, bit for bit
+    try:
+        return _train_one_thread(task, recipe, model_id, path)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_one_thread(task, recipe, model_id: str, path: Path) -> int:
     config = recipe.train_config(dict(recipe.models())[model_id])
     network = task.build_network(model_id)
     keras_initialize(network, torch.Generator().manual_seed(config.seed))
@@ -111,7 +119,7 @@ def _ensure_checkpoints(study: StudyRun, task, recipe: Recipe, models: list[str]
 
 def run(study: StudyRun, data: str | None = None) -> Report:
     recipe = RECIPES[study.recipe]
-    task = zoo_task(recipe.zoo, data, study.progress)
+    task = study.zoo(recipe.zoo, data)
     models = spread_models(task, recipe.models)
     files = _ensure_checkpoints(study, task, recipe, models)
     epochs = get_recipe(recipe.zoo).epochs

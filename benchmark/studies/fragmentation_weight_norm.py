@@ -25,7 +25,7 @@ import torch
 from task_loaders.keras_layers import BatchNormalization, Conv2D, Dense
 
 from ..scoring import conditional_mutual_information, kendall_tau
-from .common import Item, Report, StudyRun, fmt, partial_spearman, pyplot, spearman, zoo_task
+from .common import Item, Report, StudyRun, fmt, partial_spearman, pyplot, spearman
 
 NAME = "fragmentation-weight-norm"
 HELP = "fragmentation under function-preserving rescaling, and against weight norm across a zoo"
@@ -94,7 +94,7 @@ def spread_models(task, count: int) -> list[str]:
 
 def run(study: StudyRun, data: str | None = None) -> Report:
     recipe = RECIPES[study.recipe]
-    task = zoo_task(recipe.zoo, data, study.progress)
+    task = study.zoo(recipe.zoo, data)
     frag = {"resolution": recipe.resolution, "num_triplets": recipe.triplets}
     parts = {"fragmentation": ("fragmentation", frag), "fragmentation_hidden": ("fragmentation_hidden", frag),
              **{n: (n, {}) for n in NORMS}}
