@@ -245,6 +245,11 @@ class LocalExecutor:
                     worker.stop()
                     pool.remove(worker)
 
+    def close(self) -> None:
+        """Stop the idle workers that ``keep_alive`` kept."""
+        while self._pool:
+            self._pool.pop().stop()
+
     def _receive(self, worker: _Worker, tracker: _Tracker, queue: list[Job], pool: list[_Worker]) -> None:
         try:
             while worker.conn.poll():

@@ -171,7 +171,7 @@ RECIPES.update({
     "mnist-tiny": Recipe(
         "mnist-tiny", "a tiny MNIST zoo for the studies' tests, 8 models", dataset="mnist", architecture="vgg",
         grid=(("convwidth", (4, 8)), ("dropout", (0.0, 0.5)), ("batch_size", (32, 128))),
-        fixed=(("depth", 1),), epochs=14, n_train=300, n_test=300),
+        fixed=(("depth", 1),), epochs=14, n_train=200, n_test=300),
     "mnist-cnn4-study": Recipe(
         "mnist-cnn4-study", "the BatchNorm paper's MNIST setting: 4-conv CNN, SGD lr 0.01, BN on/off x 4 seeds "
         "(8000 train)", dataset="mnist", architecture="cnn4", grid=(("batchnorm", (False, True)), ("seed", (0, 1, 2, 3))),

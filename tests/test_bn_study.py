@@ -6,11 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import study_checks
 
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_bn_study_alias_writes_report_table_and_plots(tmp_path, monkeypatch):
     monkeypatch.setenv("PGDL_BENCH_HOME", str(tmp_path / "home"))
     out = tmp_path / "study"

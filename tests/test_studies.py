@@ -202,6 +202,15 @@ def test_study_cli_lists_every_study_and_rejects_bad_input(tmp_path, capsys):
     assert "--samples" in capsys.readouterr().out
 
 
+def test_cifar10_recipe_without_data_says_how(tmp_path, monkeypatch, capsys):
+    from benchmark.cli import main
+
+    monkeypatch.setenv("PGDL_BENCH_HOME", str(tmp_path / "home"))
+    assert main(["study", "bn", "--recipe", "cifar10-vgg16", "--out", str(tmp_path / "out"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "CIFAR-10 needs a folder" in err
+
+
 def test_per_position_implicit_clusters_by_hand():
     from measures import representations as rep
 

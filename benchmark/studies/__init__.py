@@ -26,7 +26,10 @@ def run_study(name: str, recipe: str = "full", out: str | Path | None = None, da
     if recipe not in module.RECIPES:
         raise ValueError(f"study {name}: unknown recipe '{recipe}' (recipes: {', '.join(module.RECIPES)})")
     run = StudyRun(name, recipe, Path(out or Path("studies") / name), progress, workers, store)
-    return module.run(run, data, **options)
+    try:
+        return module.run(run, data, **options)
+    finally:
+        run.close()
 
 
 __all__ = ["STUDIES", "Report", "StudyError", "StudyRun", "run_study"]

@@ -139,11 +139,19 @@ class StudyRun:
     workers: int | None = None
     store_path: str | None = None
 
+    _executor: Any = field(default=None, repr=False)
+
     def executor(self):
-        """Worker processes, one torch thread each; ``workers=0`` runs everything in this process."""
-        if self.workers == 0:
-            return SerialExecutor()
-        return LocalExecutor(workers=self.workers, threads_per_worker=1, budget=STUDY_BUDGET_S)
+        """Worker processes, one torch thread each, kept for the whole study (their start-up is paid
+        once); ``workers=0`` runs everything in this process."""
+        if self._executor is None:
+            self._executor = SerialExecutor() if self.workers == 0 else LocalExecutor(
+                workers=self.workers, threads_per_worker=1, budget=STUDY_BUDGET_S, keep_alive=True)
+        return self._executor
+
+    def close(self) -> None:
+        if hasattr(self._executor, "close"):
+            self._executor.close()
 
     def zoo(self, recipe: str, data: str | None):
         return zoo_task(recipe, data, self.progress, self.executor())
