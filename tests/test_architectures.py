@@ -268,7 +268,7 @@ def test_fresh_lists_every_call():
     a = vgg((8, 8, 1), 10)
     a[0]["filters"] = 999
     assert vgg((8, 8, 1), 10)[0]["filters"] == 16
-    assert set(ARCHITECTURES) == {"vgg", "nin", "allconv", "cnn4"}
+    assert set(ARCHITECTURES) == {"vgg", "nin", "allconv", "cnn4", "mlp", "vgg16"}
     assert ARCHITECTURES["cnn4"] is cnn4
 
 
