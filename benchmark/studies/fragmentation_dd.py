@@ -54,6 +54,12 @@ def double_descent(widths, test_error, threshold_index: int | None) -> dict:
             "double_descent": found}
 
 
+def _peak(widths, values) -> int | None:
+    """The width of the largest value (NaN, n/a, left out); None when there is none."""
+    values = np.asarray(values, float)
+    return None if np.isnan(values).all() else widths[int(np.nanargmax(values))]
+
+
 def run(study: StudyRun, data: str | None = None) -> Report:
     recipe = RECIPES[study.recipe]
     task = study.zoo(recipe.zoo, data)
@@ -72,7 +78,7 @@ def run(study: StudyRun, data: str | None = None) -> Report:
     interpolating = [i for i, r in enumerate(rows) if r["train_error"] <= INTERPOLATED]
     threshold = interpolating[0] if interpolating else None
     shape = double_descent(widths, [r["test_error"] for r in rows], threshold)
-    peaks = {k: widths[int(np.nanargmax([r[k] for r in rows]))] for k in ("fragmentation", "fragmentation_hidden")}
+    peaks = {k: _peak(widths, [r[k] for r in rows]) for k in ("fragmentation", "fragmentation_hidden")}
 
     noise = float(dict(get_recipe(recipe.zoo).fixed).get("label_noise", 0.0))
     report = Report(study.out, f"Fragmentation through double descent ({recipe.zoo})")
