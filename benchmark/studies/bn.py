@@ -53,6 +53,7 @@ RECIPES = {
     "fashion": Recipe("fashion-cnn4-study", 1000),
     "digits": Recipe("digits-cnn4-study", 200),
 }
+RECIPES.update({r.zoo: r for r in list(RECIPES.values())})  # the zoo recipe's name, as `bn-study --recipe` took
 
 _MEMO: dict = {"view": None, "stats": {}}
 
