@@ -23,6 +23,8 @@ from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, Pipe, wait
 from typing import Any, Callable, Iterable
 
+from task_loaders.errors import UsageError
+
 DEFAULT_BUDGET_S = 300.0  # the competition's per-model budget
 STARTUP_GRACE_S = 120.0  # a fresh worker's interpreter start and imports do not count against a budget
 
@@ -69,7 +71,7 @@ class Emitter:
         start = time.perf_counter()
         try:
             value = fn()
-        except Exception as exc:  # third-party code: report, then go on with the next part
+        except (Exception, SystemExit) as exc:  # third-party code (sys.exit too): report, go on with the next part
             self._send(("part", self.job.key, part, "error", None, _describe(exc), time.perf_counter() - start))
             return None
         self._send(("part", self.job.key, part, "ok", value, "", time.perf_counter() - start))
@@ -104,7 +106,7 @@ def run_job_here(job: Job, send: Callable[[tuple], None]) -> None:
         job.fn(Emitter(send, job), **job.kwargs)
     except JobFailed as exc:
         send(("job_failed", job.key, exc.status, str(exc)))
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         send(("job_failed", job.key, "error", _describe(exc)))
     send(("done", job.key))
 
@@ -322,9 +324,13 @@ class DaskExecutor:
         try:
             from distributed import Client, as_completed
         except ImportError:  # pragma: no cover - optional extra
-            raise RuntimeError("the Dask backend needs the 'dask' extra: pip install 'pgdl-bench[dask]'") from None
+            raise UsageError("the Dask backend needs the 'dask' extra: pip install 'pgdl-bench[dask]'") from None
         tracker = _Tracker(jobs, on_result)
-        with Client(self.scheduler, timeout="30s") as client:
+        try:
+            client = Client(self.scheduler, timeout="30s")
+        except OSError as exc:
+            raise UsageError(f"--scheduler {self.scheduler}: cannot connect to a Dask scheduler ({exc})") from None
+        with client:
             futures = {
                 client.submit(_run_isolated, job, self.budget, self.threads, pure=False, key=f"pgdl-{job.key}-{i}"): job
                 for i, job in enumerate(jobs)
@@ -348,6 +354,6 @@ def make_executor(backend: str = "local", workers: int | None = None, threads_pe
         return SerialExecutor()
     if backend == "dask":
         if not scheduler:
-            raise ValueError("--backend dask needs --scheduler ADDRESS (e.g. tcp://127.0.0.1:8786)")
+            raise UsageError("--backend dask needs --scheduler ADDRESS (e.g. tcp://127.0.0.1:8786)")
         return DaskExecutor(scheduler, budget, threads_per_worker or 1)
-    raise ValueError(f"unknown backend {backend!r} (local, serial, dask)")
+    raise UsageError(f"unknown backend {backend!r} (local, serial, dask)")

@@ -11,10 +11,13 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import torch
 from tqdm import tqdm
 
 import measures as measure_registry
 from measures import ModelView
+from measures.code_identity import code_version
 from task_loaders import Task, TaskFormatError, load_task
 
 from .executor import Emitter, Job, JobFailed, PartResult, SerialExecutor
@@ -38,12 +41,38 @@ def model_view(task: Task, model_id: str) -> ModelView:
     )
 
 
+def _describe_type(value) -> str:
+    """What a value is, without its printout: ``a str``, ``a torch.Tensor of shape (3,) and dtype float32``."""
+    kind = type(value)
+    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__.split('.')[0]}.{kind.__qualname__}"
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        return f"a {name} of shape {tuple(value.shape)} and dtype {value.dtype}"
+    return f"a {name}"
+
+
+def _is_real_dtype(dtype) -> bool:
+    if isinstance(dtype, torch.dtype):
+        return not dtype.is_complex and dtype != torch.bool
+    return np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)
+
+
 def finite_value(value, name: str) -> float:
-    """A measure's return value as a finite float, or MeasureFailure saying what it was."""
+    """A measure's return value as a finite float, or MeasureFailure saying what it was.
+
+    Only real numbers count: Python and NumPy ints and floats, and 0-d real tensors or arrays; a
+    bool, a string or a tensor of several values is a failure naming its type (and shape), so that
+    ``"3.5"`` or ``True`` are never scored as numbers.
+    """
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        if value.ndim != 0 or not _is_real_dtype(value.dtype):
+            raise MeasureFailure(f"measure '{name}' returned {_describe_type(value)}, not a number")
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise MeasureFailure(f"measure '{name}' returned {_describe_type(value)}, not a number")
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise MeasureFailure(f"measure '{name}' returned {value!r}, not a number") from None
+    except OverflowError:
+        raise MeasureFailure(f"measure '{name}' returned an integer too large for a float") from None
     if not math.isfinite(number):
         raise MeasureFailure(f"measure '{name}' returned {number}, not a finite number")
     return number
@@ -85,6 +114,7 @@ class Failure:
     measure: str
     status: str
     error: str
+    replayed: bool = False  # stored by an earlier run, not computed by this one
 
 
 @dataclass
@@ -102,6 +132,7 @@ class RunReport:
     computed: int = 0
     reused: int = 0
     failures: list[Failure] = field(default_factory=list)
+    stale: list[tuple[str, str]] = field(default_factory=list)  # (task, measure) recomputed: made by other code
 
 
 def measure_settings(names: list[str], overrides: dict[str, dict] | None = None) -> dict[str, dict]:
@@ -120,7 +151,7 @@ def measure_settings(names: list[str], overrides: dict[str, dict] | None = None)
 
 def prepare(task: Task, names: list[str], overrides: dict[str, dict] | None = None) -> TaskRun:
     params = measure_settings(names, overrides)
-    keyed = {n: (params_key(params[n]), measure_registry.get(n).version) for n in names}
+    keyed = {n: (params_key(params[n]), code_version(measure_registry.get(n))) for n in names}
     return TaskRun(task, task_fingerprint(task), keyed, params)
 
 
@@ -137,7 +168,8 @@ def run_measures(
     executor = executor or SerialExecutor()
     report = RunReport()
     jobs: list[Job] = []
-    owners: dict[str, TaskRun] = {}
+    owners: dict[str, tuple[TaskRun, str]] = {}  # job key -> (its run, its model id); keys are never parsed
+    reused: dict[int, dict[str, set[str]]] = {}  # id(run) -> measure -> models whose stored result is reused
     for run in runs:
         names = list(run.measures)
         if fresh:
@@ -145,13 +177,18 @@ def run_measures(
         elif retry_failed:
             store.delete_failed(run.fingerprint, names)
         done = {n: store.rows(run.fingerprint, n, *run.measures[n]) for n in names}
+        reused[id(run)] = {n: set(done[n]) for n in names}
+        for name in names:
+            params, version = run.measures[name]
+            if len(done[name]) < len(run.task.model_ids) and store.versions(run.fingerprint, name, params) - {version}:
+                report.stale.append((run.task.name, name))
         for model_id in run.task.model_ids:
             pending = [n for n in names if model_id not in done[n]]
             report.reused += len(names) - len(pending)
             if not pending:
                 continue
             key = f"{run.task.name}/model_{model_id}"
-            owners[key] = run
+            owners[key] = (run, model_id)
             jobs.append(Job(
                 key=key,
                 fn=measure_job,
@@ -165,8 +202,7 @@ def run_measures(
     bar = tqdm(total=total, desc="measures", unit="result", disable=not progress or total == 0, leave=False)
 
     def on_result(result: PartResult) -> None:
-        run = owners[result.job]
-        model_id = result.job.rsplit("/model_", 1)[1]
+        run, model_id = owners[result.job]
         params, version = run.measures[result.part]
         value = float(result.value) if result.ok else None
         store.put(run.fingerprint, run.task.name, model_id, result.part, params, version, result.status,
@@ -182,7 +218,8 @@ def run_measures(
         for name, (params, version) in run.measures.items():
             for model_id, row in store.rows(run.fingerprint, name, params, version).items():
                 if row.status != "ok":
-                    report.failures.append(Failure(run.task.name, model_id, name, row.status, row.error))
+                    report.failures.append(Failure(run.task.name, model_id, name, row.status, row.error,
+                                                   replayed=model_id in reused[id(run)][name]))
     return report
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from task_loaders.errors import UsageError
+
 from . import bn, fragmentation_dd, fragmentation_layers, fragmentation_training, fragmentation_weight_norm
 from .common import Report, StudyError, StudyRun
 
@@ -21,10 +23,10 @@ def run_study(name: str, recipe: str = "full", out: str | Path | None = None, da
               progress: bool = True, workers: int | None = None, store: str | None = None, **options) -> Report:
     """Run study ``name`` with one of its recipes; ``options`` go to studies that take more (bn)."""
     if name not in STUDIES:
-        raise ValueError(f"unknown study '{name}' (studies: {', '.join(STUDIES)})")
+        raise UsageError(f"unknown study '{name}' (studies: {', '.join(STUDIES)})")
     module = STUDIES[name]
     if recipe not in module.RECIPES:
-        raise ValueError(f"study {name}: unknown recipe '{recipe}' (recipes: {', '.join(module.RECIPES)})")
+        raise UsageError(f"study {name}: unknown recipe '{recipe}' (recipes: {', '.join(module.RECIPES)})")
     run = StudyRun(name, recipe, Path(out or Path("studies") / name), progress, workers, store)
     try:
         return module.run(run, data, **options)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from task_loaders import load_task
+from task_loaders import TaskFormatError, load_task
 
 from .common import Item, Report, StudyRun, pyplot
 
@@ -83,7 +83,7 @@ def run(study: StudyRun, data: str | None = None, task: str | None = None, sampl
     recipe = RECIPES[study.recipe]
     zoo = load_task(task) if task else study.zoo(recipe.zoo, data)
     if "batchnorm" not in zoo.grid.names:
-        raise ValueError(f"{zoo.path}: a BatchNorm study needs a 'batchnorm' hyperparameter in the grid")
+        raise TaskFormatError(f"{zoo.path}: a BatchNorm study needs a 'batchnorm' hyperparameter in the grid")
     n = samples or recipe.samples
     items = []
     for m in zoo.model_ids:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from task_loaders import TaskFormatError
+
 from ..scoring import conditional_mutual_information, kendall_tau
 from .common import Item, Report, StudyRun, pyplot
 
@@ -38,7 +40,7 @@ def hidden_layer_names(task) -> list[str]:
     first = names[task.model_ids[0]]
     for m, layers in names.items():
         if layers != first:
-            raise ValueError(f"{task.path}: model {m} has hidden layers {', '.join(layers)}, model "
+            raise TaskFormatError(f"{task.path}: model {m} has hidden layers {', '.join(layers)}, model "
                              f"{task.model_ids[0]} has {', '.join(first)}; a per-layer study needs one layout")
     return list(first)
 
