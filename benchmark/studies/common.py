@@ -8,7 +8,8 @@ resumes where it stopped. Models come from in-house zoos (``build_zoo``, itself 
 
 Store keys: ``task_fp`` = the study's fingerprint (study, recipe, zoo contents), ``task_name`` =
 ``study <name>``, ``model_id`` = the job's key, ``measure`` = the part's name, ``params`` = the
-part's parameters, ``version`` = the measure's version (``STUDY_VERSION`` for the study's own values).
+part's parameters, ``version`` = the measure's version and code hash, as ``score`` keys them
+(``STUDY_VERSION`` for the study's own values).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 import measures as measure_registry
+from measures.code_identity import code_version
 from task_loaders import load_task
 from task_loaders.zoo import get_recipe, zoo_cache_dir
 
@@ -171,7 +173,7 @@ class StudyRun:
                 pending = {}
                 for part, (name, params) in item.parts.items():
                     own = name in ERRORS or ":" in name
-                    version = STUDY_VERSION if own else measure_registry.get(name).version
+                    version = STUDY_VERSION if own else code_version(measure_registry.get(name))
                     keyed[(item.key, part)] = (params_key({"measure": name, **params}), version)
                     row = store.rows(fp, part, *keyed[(item.key, part)]).get(item.key)
                     if row is not None and (row.status == "ok" or (part in undefined and row.status == "error")):
