@@ -32,6 +32,8 @@ from .predict_files import read_predict, write_predict
 from .runner import Failure, MeasureFailure, final_values, prepare, run_measures
 from .scoring import PredictionError, TaskArrays, evaluate
 from .store import ResultStore, StoreError
+from .studies.cli import add_study_parsers
+from .studies.common import StudyError
 from .submission import submission_dir
 from .zoo_builder import TRAIN_BUDGET_S, ZooBuildError, build_zoo, default_zoo_paths
 
@@ -411,15 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     q.set_defaults(func=_cmd_zoo_build)
 
-    p = sub.add_parser("bn-study", help="per-layer sparsity and clustering of BatchNorm vs no-BatchNorm twins")
-    p.add_argument("--recipe", default="fashion-cnn4-study", help="zoo recipe with a batchnorm x seed grid "
-                   "(default: fashion-cnn4-study; built into the zoo cache on first use)")
-    p.add_argument("--task", help="use this task folder instead (its grid must have 'batchnorm')")
-    p.add_argument("--out", default="bn_study", help="folder for the table and plots (default: bn_study)")
-    p.add_argument("--samples", type=int, default=None, help="training samples per model (default: 1000)")
-    p.add_argument("--data", help="folder with the dataset files, if not in the default place")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_bn_study)
+    add_study_parsers(sub)
     return parser
 
 
@@ -431,16 +425,6 @@ def _cmd_new_measure(args) -> int:
           f"tests/, README.md)")
     print(f"next: pip install -e {root} && pgdl-bench measures | grep {args.name} && "
           f"pgdl-bench score -m {args.name}")
-    return 0
-
-
-def _cmd_bn_study(args) -> int:
-    from .bn_study import run_study
-
-    out = run_study(args.recipe, args.out, task_path=args.task, n=args.samples, progress=not args.quiet,
-                    data=args.data)
-    print((out / "summary.md").read_text())
-    print(f"plots: {out / 'bn_study.png'}; per-model values: {out / 'per_model.csv'}")
     return 0
 
 
@@ -483,7 +467,7 @@ def _cmd_zoo_build(args) -> int:
 
 # The errors this program raises on purpose, each with a message that names what is at fault.
 BAD_INPUT_ERRORS = (TaskFormatError, UsageError, PredictionError, measure_registry.MeasureError, StoreError)
-FAILURE_ERRORS = (MeasureFailure, ZooBuildError, DataError)
+FAILURE_ERRORS = (MeasureFailure, ZooBuildError, DataError, StudyError)
 # File-system refusals: the environment's doing (a read-only or full disk), never a bug of ours.
 ENVIRONMENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
 

@@ -261,6 +261,11 @@ class LocalExecutor:
                     worker.stop()
                     pool.remove(worker)
 
+    def close(self) -> None:
+        """Stop the idle workers that ``keep_alive`` kept."""
+        while self._pool:
+            self._pool.pop().stop()
+
     def _assign(self, worker: _Worker, job: Job, tracker: _Tracker, queue: list[Job], pool: list[_Worker]) -> None:
         try:
             worker.assign(job, self.budget)

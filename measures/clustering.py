@@ -39,7 +39,8 @@ def cluster_purity(view: ModelView, layer="mean", n=None, reduce="max", threshol
 
     A sample switches channel c on when ``reduce`` ("max" or "mean") of its feature map exceeds
     ``threshold``; purity = largest class fraction of that set; unweighted mean over channels that
-    some sample switches on. See ``representations.implicit_clusters``.
+    some sample switches on. ``reduce="none"``: every channel at every position is a unit of its own.
+    See ``representations.implicit_clusters``.
     """
     return rep.layer_average(view, "cluster_purity", layer, n, lambda h, y: rep.cluster_purity(
         h, y, num_classes=view.num_classes, reduce=reduce, threshold=threshold))

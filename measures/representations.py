@@ -136,20 +136,25 @@ def hoyer_sparsity(h) -> float:
 
 # -- implicit clusters (per-channel sample clusters) ----------------------------------------------
 
-_REDUCTIONS = ("max", "mean")
+_REDUCTIONS = ("max", "mean", "none")
 
 
 def channel_activity(h, *, reduce: str = "max", threshold: float = 0.0) -> torch.Tensor:
-    """(N, C) bool: which samples switch each channel on.
+    """(N, U) bool: which samples switch each unit on.
 
-    A sample switches channel c on when ``reduce`` ("max" or "mean") of its feature map
-    h[i, c, ...] exceeds ``threshold`` (strictly). The default, max > 0, means "not an all-zero
-    feature map" for post-ReLU activations: the complement of what ``channel_sparsity`` counts.
-    For (N, F) each unit is a channel and ``reduce`` makes no difference.
+    With ``reduce`` "max" or "mean" a unit is a channel (U = C): a sample switches channel c on when
+    that reduction of its feature map h[i, c, ...] exceeds ``threshold`` (strictly). The default,
+    max > 0, means "not an all-zero feature map" for post-ReLU activations: the complement of what
+    ``channel_sparsity`` counts. With ``reduce="none"`` every channel at every spatial position is its
+    own unit (U = C x H x W, in ``h[i].reshape(-1)`` order): the conv layer's actual ReLU neurons,
+    each switched on when its own activation exceeds ``threshold``. For (N, F) each unit is a
+    channel and ``reduce`` makes no difference.
     """
     h = _representation(h)
     if reduce not in _REDUCTIONS:
         raise ValueError(f"reduce must be one of {_REDUCTIONS}, got {reduce!r}")
+    if reduce == "none":
+        return h.reshape(h.shape[0], -1) > float(threshold)
     maps = h.reshape(h.shape[0], h.shape[1], -1)
     pooled = maps.amax(dim=2) if reduce == "max" else maps.mean(dim=2, dtype=torch.float64)
     return pooled > float(threshold)
@@ -169,15 +174,18 @@ def implicit_clusters(h, labels, *, num_classes: int | None = None, reduce: str 
       classes in the cluster, 1 (one class) to the number of classes (uniform);
     - ``live``: bool, S_c is not empty. Purity and perplexity are NaN for dead channels.
 
+    With ``reduce="none"`` the units are the channels at each spatial position (arrays of length
+    C x H x W).
+
     Class fractions are not corrected for class imbalance of the sample (``ModelView`` samples are
     stratified, so the classes are as balanced as the data allows).
     """
     h = _representation(h)
     y = _labels(labels, h.shape[0], num_classes)
-    active = channel_activity(h, reduce=reduce, threshold=threshold).double()  # (N, C)
+    active = channel_activity(h, reduce=reduce, threshold=threshold).numpy()  # (N, U) bool
     k = int(num_classes) if num_classes is not None else int(y.max()) + 1
-    onehot = torch.nn.functional.one_hot(torch.from_numpy(y), k).double()  # (N, K)
-    counts = (active.T @ onehot).numpy()  # (C, K): members of each class in each cluster
+    # (U, K): members of each class in each cluster; per-class sums keep memory at the bool matrix
+    counts = np.stack([active[y == c].sum(axis=0) for c in range(k)], axis=1).astype(np.float64)
     members = counts.sum(axis=1)
     live = members > 0
     with np.errstate(invalid="ignore", divide="ignore"):

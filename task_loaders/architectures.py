@@ -76,6 +76,21 @@ Families (``H x W`` is the spatial size as the list is built)
     8x8 digits input usable (8 -> 4 -> 2), and Dropout sits after each pooling stage (Keras' classic
     MNIST CNN placement).
 
+``mlp`` (the double-descent width sweep of Mouton et al., arXiv 2411.04695)::
+
+    Flatten
+    depth x [Dense(width), (BN), ReLU, (Dropout)]
+    Dense(num_classes)
+
+``vgg16`` (the BatchNorm paper's CIFAR-10 network, Simonyan & Zisserman's configuration D)::
+
+    for blocks of (2, 2, 3, 3, 3) convs with filters width * (1, 2, 4, 8, 8):
+        n x [Conv2D 3x3 same, (BN), ReLU]
+        MaxPooling2D(2) (skipped when H < 2 or W < 2), (Dropout)
+    Flatten, 2 x [Dense(8 * width), (BN), ReLU], Dense(num_classes)
+
+    width 64 is the original (512-unit dense layers here, as in the usual CIFAR-10 adaptations).
+
 Argument checks (ValueError naming the argument): ``input_shape`` is 3 positive ints (H, W, C);
 ``num_classes``, ``width``, ``depth``, ``dense_units`` (when given) are positive ints;
 ``dense_layers`` is an int >= 0; ``0 <= dropout < 1``; ``batchnorm`` is a bool.
@@ -90,7 +105,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["vgg", "nin", "allconv", "cnn4", "ARCHITECTURES", "strip_batchnorm"]
+__all__ = ["vgg", "nin", "allconv", "cnn4", "mlp", "vgg16", "ARCHITECTURES", "strip_batchnorm"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,7 +301,36 @@ def cnn4(input_shape, num_classes, *, width=32, dropout=0.0, batchnorm=False) ->
     return layers
 
 
-ARCHITECTURES: dict[str, Callable[..., list[dict]]] = {"vgg": vgg, "nin": nin, "allconv": allconv, "cnn4": cnn4}
+def mlp(input_shape, num_classes, *, width=64, depth=1, dropout=0.0, batchnorm=False) -> list[dict]:
+    """A multilayer perceptron: Flatten, ``depth`` hidden Dense(width) + ReLU layers, Dense(num_classes)."""
+    _, num_classes, dropout, batchnorm = _common(input_shape, num_classes, dropout, batchnorm)
+    width = _positive_int("width", width)
+    depth = _positive_int("depth", depth)
+    layers: list[dict] = [{"layer_name": "Flatten"}]
+    for _ in range(depth):
+        layers += [{"layer_name": "Dense", "units": width}] + _normalized_relu(batchnorm) + _dropout_layer(dropout)
+    return layers + [{"layer_name": "Dense", "units": num_classes}]
+
+
+def vgg16(input_shape, num_classes, *, width=64, dropout=0.0, batchnorm=False) -> list[dict]:
+    """VGG-16 (13 convs in 5 blocks, 2 hidden Dense layers), as described in the module docstring."""
+    shape, num_classes, dropout, batchnorm = _common(input_shape, num_classes, dropout, batchnorm)
+    width = _positive_int("width", width)
+    layers: list[dict] = []
+    size = shape[:2]
+    for convs, factor in zip((2, 2, 3, 3, 3), (1, 2, 4, 8, 8)):
+        for _ in range(convs):
+            layers += [_conv(width * factor, 3)] + _normalized_relu(batchnorm)
+        pool, size = _maybe_pool(size)
+        layers += pool + _dropout_layer(dropout)
+    layers.append({"layer_name": "Flatten"})
+    for _ in range(2):
+        layers += [{"layer_name": "Dense", "units": 8 * width}] + _normalized_relu(batchnorm)
+    return layers + [{"layer_name": "Dense", "units": num_classes}]
+
+
+ARCHITECTURES: dict[str, Callable[..., list[dict]]] = {"vgg": vgg, "nin": nin, "allconv": allconv, "cnn4": cnn4,
+                                                       "mlp": mlp, "vgg16": vgg16}
 
 
 def strip_batchnorm(layers) -> list[dict]:

@@ -31,6 +31,7 @@ DATASETS: dict[str, str] = {
     "digits": "scikit-learn's bundled 8x8 grey handwritten digits, 1000 train / 797 test, 10 classes",
     "fashion-mnist": "Zalando's 28x28 grey clothing images, 60000 train / 10000 test, 10 classes (IDX files)",
     "cifar10": "32x32 RGB photographs, 50000 train / 10000 test, 10 classes (CIFAR-10 python batches)",
+    "mnist": "28x28 grey handwritten digits, 60000 / 10000 (IDX files), or the mnist10k fixture's 8000 / 2000",
 }
 
 # The digits split: DIGITS_TRAIN_PER_CLASS images of every class (chosen with DIGITS_SPLIT_SEED)
@@ -441,4 +442,8 @@ def load_dataset(name: str, folder: str | os.PathLike | None = None) -> Dataset:
         return load_fashion_mnist(folder)
     if key == "cifar10":
         return load_cifar10(folder)
+    if key == "mnist":
+        from .mnist import load_mnist  # a module of its own; it reuses this one's IDX reader
+
+        return load_mnist(folder)
     raise UsageError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")

@@ -38,7 +38,7 @@ from .tfrecord import write_split
 from .writer import to_stored_layout, write_model
 
 ZOO_FORMAT = 1  # bump when training code changes what a recipe produces
-ARCH_HPARAMS = {"convwidth": "width", "depth": "depth", "dropout": "dropout", "batchnorm": "batchnorm"}
+ARCH_HPARAMS = {"convwidth": "width", "width": "width", "depth": "depth", "dropout": "dropout", "batchnorm": "batchnorm"}
 TRAIN_HPARAMS = ("weight_decay", "batch_size", "learning_rate")
 DEFAULTS = {"dropout": 0.0, "weight_decay": 0.0, "batch_size": 32, "learning_rate": 0.05, "batchnorm": False}
 
@@ -149,6 +149,44 @@ RECIPES.update({
         dataset="digits", architecture="cnn4", grid=(("batchnorm", (False, True)), ("seed", (0, 1))),
         fixed=(("convwidth", 4), ("learning_rate", 0.01), ("batch_size", 32)), epochs=3, n_train=300, n_test=300),
 })
+# The seed papers' experiments on MNIST (``pgdl-bench study``; mnist10k fixture or --data with full MNIST).
+# A "label_noise" setting flips that fraction of the stored training labels (the test split stays clean).
+DD_WIDTHS = (4, 8, 12, 16, 20, 24, 32, 40, 48, 64, 96, 128, 256, 512)
+_MNIST_VGG_GRID = (("convwidth", (8, 16)), ("dropout", (0.0, 0.5)), ("weight_decay", (0.0, 0.0005)),
+                   ("batch_size", (32, 128)), ("learning_rate", (0.01, 0.03)))
+RECIPES.update({
+    "mnist-mlp-dd": Recipe(
+        "mnist-mlp-dd", f"one-hidden-layer MLP width sweep on MNIST (4000 train, 20% label noise), "
+        f"{len(DD_WIDTHS)} widths: double descent", dataset="mnist", architecture="mlp",
+        grid=(("width", DD_WIDTHS),), fixed=(("label_noise", 0.2), ("learning_rate", 0.05), ("batch_size", 64)),
+        epochs=200, n_train=4000, n_test=2000),
+    "mnist-mlp-dd-small": Recipe(
+        "mnist-mlp-dd-small", "a small MLP width sweep on MNIST for tests (200 train, 20% label noise), 4 widths",
+        dataset="mnist", architecture="mlp", grid=(("width", (2, 8, 32, 128)),),
+        fixed=(("label_noise", 0.2), ("learning_rate", 0.05), ("batch_size", 32)), epochs=30, n_train=200,
+        n_test=500),
+    "mnist-nobn": Recipe(
+        "mnist-nobn", "VGG-like (depth 2) on MNIST (2000 train, 2000 test), 32 models: the fragmentation studies' zoo",
+        dataset="mnist", architecture="vgg", grid=_MNIST_VGG_GRID, fixed=(("depth", 2),), epochs=15,
+        n_train=2000, n_test=2000),
+    "mnist-tiny": Recipe(
+        "mnist-tiny", "a tiny MNIST zoo for the studies' tests, 8 models", dataset="mnist", architecture="vgg",
+        grid=(("convwidth", (4, 8)), ("dropout", (0.0, 0.5)), ("batch_size", (32, 128))),
+        fixed=(("depth", 1),), epochs=14, n_train=200, n_test=300),
+    "mnist-cnn4-study": Recipe(
+        "mnist-cnn4-study", "the BatchNorm paper's MNIST setting: 4-conv CNN, SGD lr 0.01, BN on/off x 4 seeds "
+        "(8000 train)", dataset="mnist", architecture="cnn4", grid=(("batchnorm", (False, True)), ("seed", (0, 1, 2, 3))),
+        fixed=(("convwidth", 16), ("learning_rate", 0.01), ("batch_size", 32)), epochs=10, n_train=8000, n_test=2000),
+    "mnist-cnn4-small": Recipe(
+        "mnist-cnn4-small", "a small MNIST BatchNorm study for tests: 4-conv CNN, BN on/off x 2 seeds",
+        dataset="mnist", architecture="cnn4", grid=(("batchnorm", (False, True)), ("seed", (0, 1))),
+        fixed=(("convwidth", 4), ("learning_rate", 0.01), ("batch_size", 32)), epochs=4, n_train=600, n_test=300),
+    "cifar10-vgg16-study": Recipe(
+        "cifar10-vgg16-study", "the BatchNorm paper's CIFAR-10 setting at CPU width: VGG-16 (width 16), SGD lr 0.01, "
+        "BN on/off x 4 seeds (5000 train); needs --data", dataset="cifar10", architecture="vgg16",
+        grid=(("batchnorm", (False, True)), ("seed", (0, 1, 2, 3))),
+        fixed=(("convwidth", 16), ("learning_rate", 0.01), ("batch_size", 32)), epochs=20, n_train=5000, n_test=2000),
+})
 DEFAULT_ZOOS = ("digits-bn", "digits-nobn")
 
 
@@ -192,6 +230,12 @@ def prepare_zoo(recipe: Recipe, out: str | os.PathLike, data: str | os.PathLike 
     out.mkdir(parents=True, exist_ok=True)
     if not (out / "dataset_1").is_dir():
         dataset = load_dataset(recipe.dataset, data).subset(recipe.n_train, recipe.n_test, seed=recipe.seed)
+        noise = float(dict(recipe.fixed).get("label_noise", 0.0))
+        if noise:  # the stored training split holds the labels the models are trained on; test stays clean
+            from .mnist import flip_labels
+
+            dataset.y_train = torch.from_numpy(flip_labels(dataset.y_train.numpy(), noise, dataset.num_classes,
+                                                           recipe.seed))
         tmp = out / "dataset_1.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         write_split(tmp / "train", to_stored_layout(dataset.x_train), dataset.y_train.numpy())

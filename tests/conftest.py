@@ -14,6 +14,7 @@ import pytest
 
 REPO = Path(__file__).parents[1]
 DEFAULT_TOY_TASK = REPO.parent / "shared" / "fixtures" / "pgdl_toy_data"
+DEFAULT_MNIST = REPO.parent / "shared" / "fixtures" / "mnist10k"
 
 
 def find_toy_task() -> Path | None:
@@ -33,6 +34,15 @@ def toy_task_path() -> Path:
             f"PGDL toy task not found: {where} holds no model_configs.json; "
             "set PGDL_TOY_DATA to the starting kit's sample_data/toy_data folder"
         )
+    return path
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """The mnist10k fixture (10,000 real MNIST digits): ``$PGDL_MNIST`` or ``../shared/fixtures/mnist10k``."""
+    path = Path(os.environ.get("PGDL_MNIST") or DEFAULT_MNIST)
+    if not (path / "mnist10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"MNIST fixture not found: {path} has no mnist10k-images-idx3-ubyte.gz; set PGDL_MNIST")
     return path
 
 

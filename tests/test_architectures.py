@@ -268,7 +268,7 @@ def test_fresh_lists_every_call():
     a = vgg((8, 8, 1), 10)
     a[0]["filters"] = 999
     assert vgg((8, 8, 1), 10)[0]["filters"] == 16
-    assert set(ARCHITECTURES) == {"vgg", "nin", "allconv", "cnn4"}
+    assert set(ARCHITECTURES) == {"vgg", "nin", "allconv", "cnn4", "mlp", "vgg16"}
     assert ARCHITECTURES["cnn4"] is cnn4
 
 
@@ -341,3 +341,28 @@ def test_strip_batchnorm_rejects_non_lists():
     with pytest.raises(ValueError, match="layers"):
         strip_batchnorm([{"filters": 3}])
     assert strip_batchnorm([]) == []
+
+
+def test_vgg16_parameter_count_by_hand_and_logits():
+    from task_loaders.architectures import vgg16
+
+    # width 2 on 32x32x3: convs 2,2 | 4,4 | 8,8,8 | 16,16,16 | 16,16,16 with 5 poolings to 1x1, dense 16, 16
+    channels = [3, 2, 2, 4, 4, 8, 8, 8, 16, 16, 16, 16, 16, 16]
+    convs = sum(9 * a * b + b for a, b in zip(channels[:-1], channels[1:]))
+    dense = (16 * 16 + 16) + (16 * 16 + 16) + (16 * 10 + 10)
+    layers = vgg16((32, 32, 3), 10, width=2)
+    assert _names(layers).count("Conv2D") == 13 and _names(layers).count("Dense") == 3
+    assert parameter_count(layers, [32, 32, 3]) == convs + dense
+    net, logits = _forward(layers, (32, 32, 3))
+    assert logits.shape == (3, 10)
+    assert strip_batchnorm(vgg16((32, 32, 3), 10, width=2, batchnorm=True)) == layers
+
+
+def test_mlp_layers_and_parameter_count():
+    from task_loaders.architectures import mlp
+
+    layers = mlp((28, 28, 1), 10, width=5, depth=2, dropout=0.5)
+    assert _names(layers) == ["Flatten", "Dense", "Activation", "Dropout", "Dense", "Activation", "Dropout", "Dense"]
+    assert parameter_count(layers, [28, 28, 1]) == (784 * 5 + 5) + (5 * 5 + 5) + (5 * 10 + 10)
+    with pytest.raises(ValueError, match="width"):
+        mlp((28, 28, 1), 10, width=0)

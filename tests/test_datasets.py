@@ -493,7 +493,7 @@ def test_dataset_checks_its_tensors():
 
 
 def test_load_dataset_by_name(tmp_path):
-    assert set(datasets.DATASETS) == {"digits", "fashion-mnist", "cifar10"}
+    assert set(datasets.DATASETS) == {"digits", "fashion-mnist", "cifar10", "mnist"}
     assert all(isinstance(line, str) and "\n" not in line for line in datasets.DATASETS.values())
     assert load_dataset("digits").x_train.shape == (1000, 1, 8, 8)
     write_cifar(tmp_path, 2)
