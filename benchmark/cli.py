@@ -303,7 +303,7 @@ def _cmd_score(args) -> int:
 
 
 def _cmd_leaderboard(args) -> int:
-    from .leaderboard import make_leaderboard
+    from .leaderboard import PUBLISHED_NOTE, make_leaderboard
 
     start = time.monotonic()
     with _computed(args) as c:
@@ -316,7 +316,7 @@ def _cmd_leaderboard(args) -> int:
                                     provenance=c.provenance())
     out = Path(args.out)
     scored = sum(1 for r in board["rows"] if not r["reference"] and r["mean_cmi_x100"] is not None)
-    published = sum(1 for r in board["rows"] if r["reference"])
+    published = sum(1 for r in board["rows"] if r["reference"] and r["origin"] == PUBLISHED_NOTE)
     print(f"leaderboard of {len(c.names)} measures ({scored} scored on every task) on {len(c.runs)} task(s)"
           + (f", with {published} published reference rows" if published else "")
           + f": {out / 'leaderboard.html'}, .md, .csv, .json; plots in {out / 'plots'}/; .predict files in "

@@ -268,6 +268,13 @@ def _finite(x) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
 
+def _finite_floats(data):
+    """``data`` with every NaN float (nested in dicts) as None, for strict JSON."""
+    if isinstance(data, dict):
+        return {k: _finite_floats(v) for k, v in data.items()}
+    return _finite(data) if isinstance(data, float) else data
+
+
 def _mean(values: list[float | None]) -> float | None:
     if not values or any(v is None for v in values):
         return None
@@ -350,6 +357,16 @@ def ceiling_rows(tasks: list[TaskInfo], ceilings: dict[str, dict]) -> list[dict]
     row["mean_psi"] = None
     row["tasks_scored"] = sum(1 for t in tasks if row["tasks"][t.name]["scored"])
     return [row]
+
+
+def best_of_ceiling(board: dict, task: str, ceiling: dict) -> dict | None:
+    """The computed measure with the highest CMI on ``task`` and the fraction of the noise ceiling it reaches."""
+    scored = [r for r in board["rows"] if not r["reference"] and r["tasks"][task].get("cmi") is not None]
+    if not scored or not ceiling.get("cmi"):
+        return None
+    best = max(scored, key=lambda r: r["tasks"][task]["cmi"])
+    cmi = best["tasks"][task]["cmi"]
+    return {"measure": best["measure"], "cmi": cmi, "fraction_of_ceiling": cmi / ceiling["cmi"]}
 
 
 def reference_rows(tasks: list[TaskInfo]) -> list[dict]:
@@ -468,6 +485,11 @@ def to_markdown(board: dict) -> str:
     lines += [f"Tasks: {described or 'none'}.", "", _md(board["score_note"]), ""]
     for origin, note in _reference_notes(board):
         lines += [f"Rows marked *{origin}* {note}", ""]
+    for task, c in board.get("noise_ceiling", {}).items():
+        if c.get("best_measure"):
+            b = c["best_measure"]
+            lines += [_md(f"On {task}, the best measure ({b['measure']}, CMI x100 {b['cmi'] * 100:.2f}) reaches "
+                          f"{b['fraction_of_ceiling']:.2f} of the gap noise ceiling ({c['cmi'] * 100:.2f})."), ""]
     if board.get("provenance"):
         lines += [_md(_provenance_text(board["provenance"])), ""]
     header = ["#", "measure", "sign", *[f"{t} CMI x100" for t in tasks], "mean CMI x100", "mean tau", "mean psi",
@@ -718,7 +740,8 @@ def make_leaderboard(runs, store, names: list[str], out_dir: str | Path, measure
             info = provenance["tasks"][t["name"]]
             t["fingerprint"], t["pinned"] = info["fingerprint"], info.get("pinned")
     if ceilings:
-        board["noise_ceiling"] = ceilings
+        board["noise_ceiling"] = {name: {**_finite_floats(c), "best_measure": best_of_ceiling(board, name, c)}
+                                  for name, c in ceilings.items()}
     if provenance:
         board["provenance"] = provenance
     plots = {}

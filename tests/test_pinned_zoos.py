@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 
 from benchmark.cli import main
+from benchmark.leaderboard import CEILING_NOTE
+from benchmark.noise_ceiling import task_noise_ceiling
 from benchmark.store import task_fingerprint
 from benchmark.zoo_builder import default_zoo_paths
 from task_loaders import load_task
@@ -110,3 +112,25 @@ def test_wheel_ships_the_pinned_zoos(tmp_path):
         expected = {f"task_loaders/zoos_pinned/{name}/{p.relative_to(folder).as_posix()}"
                     for p in folder.rglob("*") if p.is_file()}
         assert expected <= names
+
+
+def test_leaderboard_shows_the_ceiling_rows_and_fingerprints(tmp_path):
+    out = tmp_path / "lb"
+    assert main(["leaderboard", "-m", "parameter_count", "-m", "weight_norm", "--backend", "serial", "-q",
+                 "--store", str(tmp_path / "s.db"), "--out", str(out)]) == 0
+    board = json.loads((out / "leaderboard.json").read_text())
+    ceiling_rows = [r for r in board["rows"] if r["measure"] == "gap noise ceiling"]
+    assert len(ceiling_rows) == 1 and ceiling_rows[0]["reference"] and ceiling_rows[0]["origin"] == CEILING_NOTE
+    for name in DEFAULT_ZOOS:
+        expected = task_noise_ceiling(load_task(pinned_zoo(name)))
+        assert ceiling_rows[0]["tasks"][name]["cmi_x100"] == expected["cmi"] * 100
+        best = board["noise_ceiling"][name]["best_measure"]
+        scored = {r["measure"]: r["tasks"][name]["cmi"] for r in board["rows"] if not r["reference"]}
+        assert best["measure"] == max(scored, key=scored.get)
+        assert best["fraction_of_ceiling"] == pytest.approx(scored[best["measure"]] / expected["cmi"])
+        assert {t["name"]: t["fingerprint"] for t in board["tasks"]}[name] == PINNED_FINGERPRINTS[name]
+    md = (out / "leaderboard.md").read_text()
+    assert "| gap noise ceiling |" in md and f"*{CEILING_NOTE}*" in md
+    assert "published" not in md  # no published rows on in-house zoos
+    with open(out / "leaderboard.csv") as f:
+        assert any(line.split(",")[1] == "gap noise ceiling" for line in f)
