@@ -311,9 +311,9 @@ def _cmd_leaderboard(args) -> int:
         for name in c.names:
             m = measure_registry.get(name)
             info[name] = {"sign": m.sign, "source": m.source, "description": m.description}
-        ceilings, _ = _reference_rows(c)
+        ceilings, replicate_sets = _reference_rows(c)
         board, _ = make_leaderboard(c.runs, c.store, c.names, args.out, info, ceilings=ceilings,
-                                    provenance=c.provenance())
+                                    provenance=c.provenance(), replicate_sets=replicate_sets)
     out = Path(args.out)
     scored = sum(1 for r in board["rows"] if not r["reference"] and r["mean_cmi_x100"] is not None)
     published = sum(1 for r in board["rows"] if r["reference"] and r["origin"] == PUBLISHED_NOTE)

@@ -33,7 +33,9 @@ from urllib.parse import quote
 
 import numpy as np
 
+from .noise_ceiling import REPLICATE_ROW, SPLIT_HALF_ROW
 from .predict_files import write_predict
+from .replicate_scores import summarize
 from .scoring import TaskArrays, evaluate
 
 PUBLISHED_NOTE = "published, not computed here"
@@ -287,7 +289,8 @@ def _sort_key(row: dict):
 
 
 def build(tasks: list[TaskInfo], cells: dict[str, dict[str, Cell]] | None = None,
-          measure_info: dict[str, dict] | None = None, ceilings: dict[str, dict] | None = None) -> dict:
+          measure_info: dict[str, dict] | None = None, ceilings: dict[str, dict] | None = None,
+          replicate_ceilings: dict[str, dict] | None = None) -> dict:
     """The leaderboard as one JSON-ready dict; rows in the default order (mean CMI x 100 descending,
     rows without a mean last). ``measure_info``: per measure ``sign``, ``source``, ``description``.
 
@@ -324,7 +327,7 @@ def build(tasks: list[TaskInfo], cells: dict[str, dict[str, Cell]] | None = None
         row["tasks_scored"] = sum(1 for t in tasks if row["tasks"][t.name]["scored"])
         rows.append(row)
     rows += reference_rows(tasks)
-    rows += ceiling_rows(tasks, ceilings or {})
+    rows += ceiling_rows(tasks, ceilings or {}, replicate_ceilings or {})
     rows.sort(key=_sort_key)
     for rank, row in enumerate(rows, 1):
         row["rank"] = rank
@@ -337,26 +340,45 @@ def build(tasks: list[TaskInfo], cells: dict[str, dict[str, Cell]] | None = None
     }
 
 
-def ceiling_rows(tasks: list[TaskInfo], ceilings: dict[str, dict]) -> list[dict]:
-    """The "gap noise ceiling" row (``noise_ceiling.gap_noise_ceiling``, per task that has one), marked
-    as a reference row: not a measure, the score of the gaps on half the test set against the other half."""
-    if not ceilings:
-        return []
-    row = {"measure": "gap noise ceiling", "reference": True, "origin": CEILING_NOTE, "sign": None,
-           "source": "this zoo's per-sample test correctness: the gap on one random half of the test set "
-                     "as a measure of the gap on the other half, mean over random halvings",
-           "description": CEILING_NOTE, "tasks": {}}
-    for t in tasks:
-        c = ceilings.get(t.name)
-        row["tasks"][t.name] = {"scored": c is not None, "cmi": None if c is None else _finite(c["cmi"]),
-                                "cmi_x100": None if c is None else _finite(c["cmi"] * 100),
-                                "kendall_tau": None if c is None else _finite(c["kendall_tau"]), "psi": None,
-                                "splits": None if c is None else c["splits"]}
-    row["mean_cmi_x100"] = _mean([row["tasks"][t.name]["cmi_x100"] for t in tasks])
-    row["mean_kendall_tau"] = _mean([row["tasks"][t.name]["kendall_tau"] for t in tasks])
-    row["mean_psi"] = None
-    row["tasks_scored"] = sum(1 for t in tasks if row["tasks"][t.name]["scored"])
-    return [row]
+def ceiling_rows(tasks: list[TaskInfo], ceilings: dict[str, dict], replicate_ceilings: dict[str, dict]) -> list[dict]:
+    """The noise-ceiling reference rows (not measures): "gap noise ceiling" (``noise_ceiling.gap_noise_ceiling``)
+    on each task that has one, and "replicate gap ceiling" on the members of replicate sets (for each
+    member, the other replicates' gaps as measures of its gaps: ``replicate_ceiling``'s ``per_replicate``)."""
+    rows = []
+    for label, per_task, source in (
+        (SPLIT_HALF_ROW, ceilings, "this zoo's per-sample test correctness: the gap on one random half of the test "
+                                   "set as a measure of the gap on the other half, mean over random halvings"),
+        (REPLICATE_ROW, replicate_ceilings, "the replicate set: the other training seeds' gaps as measures of this "
+                                            "replicate's gaps, mean over them"),
+    ):
+        if not per_task:
+            continue
+        row = {"measure": label, "reference": True, "origin": CEILING_NOTE, "sign": None, "source": source,
+               "description": CEILING_NOTE, "tasks": {}}
+        for t in tasks:
+            c = per_task.get(t.name)
+            row["tasks"][t.name] = {"scored": c is not None, "cmi": None if c is None else _finite(c["cmi"]),
+                                    "cmi_x100": None if c is None else _finite(c["cmi"] * 100),
+                                    "kendall_tau": None if c is None else _finite(c["kendall_tau"]), "psi": None}
+        row["mean_cmi_x100"] = _mean([row["tasks"][t.name]["cmi_x100"] for t in tasks])
+        row["mean_kendall_tau"] = _mean([row["tasks"][t.name]["kendall_tau"] for t in tasks])
+        row["mean_psi"] = None
+        row["tasks_scored"] = sum(1 for t in tasks if row["tasks"][t.name]["scored"])
+        rows.append(row)
+    return rows
+
+
+def _scores_by_task(board: dict) -> dict[str, dict[str, dict]]:
+    """Task -> measure -> the scores of a computed, scored row (in ``scoring.evaluate``'s shape)."""
+    out: dict[str, dict[str, dict]] = {t["name"]: {} for t in board["tasks"]}
+    for row in board["rows"]:
+        if row["reference"]:
+            continue
+        for task, e in row["tasks"].items():
+            if e["scored"]:
+                out[task][row["measure"]] = {"cmi": e["cmi"], "kendall_tau": e["kendall_tau"],
+                                             "granulated_kendall": {"psi": e["psi"]}}
+    return out
 
 
 def best_of_ceiling(board: dict, task: str, ceiling: dict) -> dict | None:
@@ -430,8 +452,10 @@ def _reference_notes(board: dict) -> list[tuple[str, str]]:
     if PUBLISHED_NOTE in origins:
         notes.append((PUBLISHED_NOTE, "are published scores, copied from their sources (CMI x 100 only)."))
     if CEILING_NOTE in origins:
-        notes.append((CEILING_NOTE, "score the gap on one random half of the test set as a measure of the gap "
-                      "on the other half: how well any measure could do, given how noisily the gaps are measured."))
+        notes.append((CEILING_NOTE, "are not measures: the gap on one random half of the test set scored as a "
+                      "measure of the gap on the other half (gap noise ceiling: how well any measure could do, given "
+                      "how noisily the gaps are measured), or the other training seeds' gaps as measures of a "
+                      "replicate's gaps (replicate gap ceiling: how much of the gap the hyperparameters set)."))
     return notes
 
 
@@ -726,14 +750,17 @@ def write_all(board: dict, out_dir: str | Path, plots: dict[str, bytes]) -> list
 
 
 def make_leaderboard(runs, store, names: list[str], out_dir: str | Path, measure_info: dict[str, dict],
-                     dpi: int = 90, ceilings: dict[str, dict] | None = None,
-                     provenance: dict | None = None) -> tuple[dict, list[Path]]:
+                     dpi: int = 90, ceilings: dict[str, dict] | None = None, provenance: dict | None = None,
+                     replicate_sets: dict[str, dict] | None = None) -> tuple[dict, list[Path]]:
     """Collect, build, plot and write a leaderboard into ``out_dir``; returns (the dict, files written)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cache = ScoreCache(out_dir)
     computed = collect(runs, store, names, out_dir, cache)
-    board = build(computed.tasks, computed.cells, measure_info, ceilings)
+    replicate_ceilings = {member: {**per, "set": name} for name, entry in (replicate_sets or {}).items()
+                          if "replicate_ceiling" in entry
+                          for member, per in zip(entry["members"], entry["replicate_ceiling"]["per_replicate"])}
+    board = build(computed.tasks, computed.cells, measure_info, ceilings, replicate_ceilings)
     for t in board["tasks"]:
         t["plot"] = f"plots/{safe_filename(t['name'])}.png"
         if provenance and t["name"] in provenance.get("tasks", {}):
@@ -742,6 +769,10 @@ def make_leaderboard(runs, store, names: list[str], out_dir: str | Path, measure
     if ceilings:
         board["noise_ceiling"] = {name: {**_finite_floats(c), "best_measure": best_of_ceiling(board, name, c)}
                                   for name, c in ceilings.items()}
+    if replicate_sets:
+        board["replicate_sets"] = {name: _finite_floats({**entry, "measures": summarize(_scores_by_task(board),
+                                                                                          entry["members"])})
+                                   for name, entry in replicate_sets.items()}
     if provenance:
         board["provenance"] = provenance
     plots = {}

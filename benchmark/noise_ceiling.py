@@ -89,19 +89,28 @@ def batched_kendall_tau(predictions: np.ndarray, targets: np.ndarray) -> np.ndar
         return (dx * dy).sum(axis=(1, 2)) / np.sqrt((dx * dx).sum(axis=(1, 2)) * (dy * dy).sum(axis=(1, 2)))
 
 
-def agreement(arrays: TaskArrays, predictions: np.ndarray, targets: np.ndarray) -> dict:
-    """Mean (and standard deviation) over rows of the CMI and tau of ``predictions[r]`` as a measure of the
-    gaps ``targets[r]``, on the task's hyperparameter grid; per conditioning pair, the mean score."""
+def agreement_rows(arrays: TaskArrays, predictions: np.ndarray, targets: np.ndarray) -> dict[str, np.ndarray]:
+    """Per row r, the CMI (minimum over conditioning pairs, NaN pairs left out) and tau of ``predictions[r]``
+    as a measure of the gaps ``targets[r]``; ``"conditions"``: per pair, the (rows,) scores."""
     per_pair = batched_cmi_conditions(predictions, targets, arrays)
     stacked = np.stack(list(per_pair.values()))
     with np.errstate(invalid="ignore"):
         all_nan = np.isnan(stacked).all(axis=0)
         cmis = np.where(all_nan, np.nan, np.nanmin(np.where(np.isnan(stacked), np.inf, stacked), axis=0))
-    taus = batched_kendall_tau(predictions, targets)
+    return {"cmi": cmis, "kendall_tau": batched_kendall_tau(predictions, targets), "conditions": per_pair}
+
+
+def agreement(arrays: TaskArrays, predictions: np.ndarray, targets: np.ndarray) -> dict:
+    """Mean (and standard deviation) over rows of ``agreement_rows``; per conditioning pair, the mean score."""
+    return _summary(agreement_rows(arrays, predictions, targets))
+
+
+def _summary(rows: dict) -> dict:
+    cmis, taus = rows["cmi"], rows["kendall_tau"]
     return {
         "cmi": _nanmean(cmis), "cmi_sd": _nansd(cmis),
         "kendall_tau": _nanmean(taus), "kendall_tau_sd": _nansd(taus),
-        "conditions": {k: _nanmean(v) for k, v in per_pair.items()},
+        "conditions": {k: _nanmean(v) for k, v in rows["conditions"].items()},
     }
 
 
@@ -121,12 +130,17 @@ def gap_noise_ceiling(arrays: TaskArrays, train_acc: np.ndarray, correct: np.nda
 
 def replicate_ceiling(arrays: TaskArrays, replicate_gaps: np.ndarray) -> dict:
     """One replicate's gaps as the measure of another's, mean over all ordered pairs of distinct replicates;
-    ``replicate_gaps`` (replicates, models), models in ``arrays`` order."""
+    ``replicate_gaps`` (replicates, models), models in ``arrays`` order. ``per_replicate[j]``: the mean over
+    the other replicates predicting replicate j (their mean is the overall mean)."""
     k = len(replicate_gaps)
     if k < 2:
         raise ValueError("a replicate ceiling needs at least 2 replicates")
-    pairs = [(i, j) for i in range(k) for j in range(k) if i != j]
-    out = agreement(arrays, replicate_gaps[[i for i, _ in pairs]], replicate_gaps[[j for _, j in pairs]])
+    pairs = [(i, j) for j in range(k) for i in range(k) if i != j]  # grouped by the predicted replicate j
+    predictions, targets = replicate_gaps[[i for i, _ in pairs]], replicate_gaps[[j for _, j in pairs]]
+    rows = agreement_rows(arrays, predictions, targets)
+    out = _summary(rows)
+    out["per_replicate"] = [{key: _nanmean(rows[key][j * (k - 1):(j + 1) * (k - 1)]) for key in ("cmi", "kendall_tau")}
+                            for j in range(k)]
     out.update({"row": REPLICATE_ROW, "replicates": k, "pairs": len(pairs),
                 "method": "CMI and tau of one training seed's gaps as a measure of another's; mean over ordered "
                 "pairs of replicates"})

@@ -105,14 +105,16 @@ def test_replicate_ceiling_matches_a_direct_loop():
     arrays, hparams = grid_arrays({"a": 2, "b": 2, "c": 2})
     gaps = rng.normal(size=(3, 8))
     c = replicate_ceiling(arrays, gaps)
-    cmis, taus = [], []
+    cmis, taus, per_target = [], [], {}
     for i in range(3):
         for j in range(3):
             if i != j:
                 models = {f"model_{m}": {"hparams": hparams[m], "gap": gaps[j, m]} for m in range(8)}
                 cmis.append(reference_cmi({f"model_{m}": gaps[i, m] for m in range(8)}, models)[0])
                 taus.append(kendalltau(gaps[i], gaps[j]).statistic)
+                per_target.setdefault(j, []).append(cmis[-1])
     assert c["pairs"] == 6 and c["replicates"] == 3
+    assert [p["cmi"] for p in c["per_replicate"]] == pytest.approx([np.mean(per_target[j]) for j in range(3)])
     assert c["cmi"] == pytest.approx(np.mean(cmis), abs=1e-12) and c["kendall_tau"] == pytest.approx(np.mean(taus))
     with pytest.raises(ValueError):
         replicate_ceiling(arrays, gaps[:1])

@@ -88,3 +88,21 @@ def test_score_reports_each_replicate_and_mean_and_spread(replicate_set, tmp_pat
     text = capsys.readouterr().out
     assert "micro: 3 replicates (training seeds 3, 4, 5)" in text
     assert "replicate gap ceiling" in text and text.count("gap noise ceiling") == 3
+
+
+def test_leaderboard_on_a_replicate_set(replicate_set, tmp_path):
+    out = tmp_path / "lb"
+    assert main(["leaderboard", str(replicate_set), "-m", "parameter_count", "-m", "weight_norm", "--backend",
+                 "serial", "-q", "--store", str(tmp_path / "s.db"), "--out", str(out)]) == 0
+    board = json.loads((out / "leaderboard.json").read_text())
+    members = ["digits-micro-seed3", "digits-micro-seed4", "digits-micro-seed5"]
+    assert [t["name"] for t in board["tasks"]] == members
+    rows = {r["measure"]: r for r in board["rows"]}
+    ceiling = replicate_set_ceiling([load_task(replicate_set / m) for m in members])
+    row = rows["replicate gap ceiling"]
+    assert row["reference"] and [row["tasks"][m]["cmi"] for m in members] == [p["cmi"] for p in ceiling["per_replicate"]]
+    assert row["mean_cmi_x100"] == pytest.approx(ceiling["cmi"] * 100)  # each member is predicted by 2 others
+    summary = board["replicate_sets"]["micro"]["measures"]["weight_norm"]["cmi"]
+    assert summary["per_replicate"] == [rows["weight_norm"]["tasks"][m]["cmi"] for m in members]
+    assert summary["sd"] == pytest.approx(np.std(summary["per_replicate"], ddof=1))
+    assert "| replicate gap ceiling |" in (out / "leaderboard.md").read_text()
