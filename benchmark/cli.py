@@ -238,7 +238,11 @@ def _reference_rows(c: _Computed) -> tuple[dict, dict]:
     ({task: ceiling}, {set name: {"members", "seeds", "replicate_ceiling"}})."""
     ceilings = {}
     for run in c.runs:
-        ceiling = task_noise_ceiling(run.task)
+        try:
+            ceiling = task_noise_ceiling(run.task)
+        except TaskFormatError as exc:  # a damaged correctness file: no ceiling, exit 2 after the table
+            c.load_failures.append(str(exc))
+            continue
         if ceiling is not None:
             ceilings[run.task.name] = ceiling
     sets = {}
@@ -247,7 +251,10 @@ def _reference_rows(c: _Computed) -> tuple[dict, dict]:
         present = [by_name[m] for m in members if m in by_name]
         entry = {"recipe": replicate_set.recipe, "members": members, "seeds": list(replicate_set.seeds)}
         if len(present) == len(members) and len(members) >= 2:
-            entry["replicate_ceiling"] = replicate_set_ceiling(present)
+            try:
+                entry["replicate_ceiling"] = replicate_set_ceiling(present)
+            except TaskFormatError as exc:
+                c.load_failures.append(str(exc))
         sets[replicate_set.name] = entry
     return ceilings, sets
 

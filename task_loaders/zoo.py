@@ -311,8 +311,8 @@ def read_correctness(task_path: str | os.PathLike, model_ids: list[str], split: 
             return None
         try:
             row = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise TaskFormatError(f"{path}: not a readable numpy array file ({exc})") from None
+        except (ValueError, OSError, EOFError):  # numpy's own message talks of unpickling: not what happened
+            raise TaskFormatError(f"{path}: not a readable numpy array file (.npy of bools expected)") from None
         if row.dtype != np.bool_ or row.ndim != 1:
             raise TaskFormatError(f"{path}: expected a 1-d bool array, found {row.dtype} of shape {list(row.shape)}")
         if rows and len(row) != len(rows[0]):

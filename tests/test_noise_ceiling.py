@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy.stats import kendalltau
 
+from benchmark.cli import main
 from benchmark.noise_ceiling import (
     batched_kendall_tau, gap_noise_ceiling, random_halves, replicate_ceiling, split_half_gaps, task_noise_ceiling,
 )
@@ -120,7 +121,7 @@ def test_replicate_ceiling_matches_a_direct_loop():
         replicate_ceiling(arrays, gaps[:1])
 
 
-def test_pinned_zoo_ceiling_and_a_tampered_correctness_file(tmp_path, copy_tree):
+def test_pinned_zoo_ceiling_and_a_tampered_correctness_file(tmp_path, copy_tree, capsys):
     source = pinned_zoo("digits-nobn")
     task = load_task(source)
     c = task_noise_ceiling(task)
@@ -136,3 +137,11 @@ def test_pinned_zoo_ceiling_and_a_tampered_correctness_file(tmp_path, copy_tree)
     (copy / "model_3" / "test_correct.npy").write_text(json.dumps([1, 0]))
     with pytest.raises(TaskFormatError, match="model_3/test_correct.npy: not a readable numpy array"):
         task_noise_ceiling(load_task(copy))
+    # `score` still prints the measures, then one line naming the file, and exits 2
+    status = main(["score", str(copy), "-m", "parameter_count", "--backend", "serial", "-q",
+                   "--store", str(tmp_path / "s.db"), "--out", str(tmp_path / "pred")])
+    out, err = capsys.readouterr()
+    assert status == 2 and "digits-nobn  parameter_count" in out and "gap noise ceiling" not in out
+    errors = [line for line in err.splitlines() if line.startswith("pgdl-bench: error:")]
+    assert errors == [f"pgdl-bench: error: {copy / 'model_3' / 'test_correct.npy'}: not a readable numpy array "
+                      "file (.npy of bools expected)"]
