@@ -133,6 +133,8 @@ def _print_fingerprints(tasks: dict) -> None:
     for name, info in tasks.items():
         if "pinned" in info:
             note = "pinned zoo, as recorded" if info["matches_pinned"] else "pinned zoo, MODIFIED: not the recorded files"
+        elif "same_content_as_pinned" in info:
+            note = f"in-house zoo, content: the same files as the pinned {info['same_content_as_pinned']}"
         elif (Path(info["path"]) / "zoo.json").is_file():
             note = "in-house zoo, content"
         else:
@@ -491,14 +493,16 @@ def _cmd_zoo_build(args) -> int:
     else:
         members = [build_zoo(recipe.with_seed(seed), args.out, executor, data=args.data, fresh=args.fresh,
                              progress=not args.quiet)]
+    seconds = time.monotonic() - start
     for folder in members:
         task = load_task(folder)
         gaps = sorted(task.gaps())
-        print(f"{task.name}: {len(gaps)} models in {folder} ({time.monotonic() - start:.0f} s); generalization gap "
+        took = f" ({seconds:.0f} s)" if args.replicates is None else ""
+        print(f"{task.name}: {len(gaps)} models in {folder}{took}; generalization gap "
               f"min {gaps[0]:.4f}, median {gaps[len(gaps) // 2]:.4f}, max {gaps[-1]:.4f}")
         print(f"  fingerprint {short_fingerprint(content_fingerprint(folder))}; {_pinned_comparison(recipe, folder)}")
     if args.replicates is not None:
-        print(f"replicate set: {out} (score it with `pgdl-bench score {out}`)")
+        print(f"replicate set: {out} ({seconds:.0f} s; score it with `pgdl-bench score {out}`)")
     return 0
 
 

@@ -113,6 +113,10 @@ def task_provenance(task, fingerprint: str) -> dict:
     if pinned is not None:
         out["pinned"] = pinned
         out["matches_pinned"] = fingerprint == PINNED_FINGERPRINTS[pinned]
+    else:
+        same = [name for name, expected in PINNED_FINGERPRINTS.items() if expected == fingerprint]
+        if same:
+            out["same_content_as_pinned"] = same[0]  # e.g. a local build that reproduced a pinned zoo
     return out
 
 
