@@ -180,3 +180,31 @@ def _nanmean(values: np.ndarray) -> float:
 def _nansd(values: np.ndarray) -> float:
     finite = values[~np.isnan(values)]
     return float(finite.std(ddof=1)) if len(finite) > 1 else math.nan
+
+
+def _main(argv: list[str] | None = None) -> None:
+    """``python -m benchmark.noise_ceiling [TASK...]``: each task's split-half ceiling and the time it took
+    (default: the pinned embedded zoos)."""
+    import sys
+    import time
+
+    from task_loaders import load_task
+    from task_loaders.pinned import pinned_zoo
+    from task_loaders.zoo import DEFAULT_ZOOS
+
+    paths = (sys.argv[1:] if argv is None else argv) or [pinned_zoo(name) for name in DEFAULT_ZOOS]
+    for path in paths:
+        task = load_task(path)
+        start = time.perf_counter()
+        c = task_noise_ceiling(task)
+        seconds = time.perf_counter() - start
+        if c is None:
+            print(f"{task.name}: no per-sample correctness (not an in-house zoo)")
+        else:
+            print(f"{task.name}: gap noise ceiling CMI x100 {c['cmi'] * 100:.2f} (sd {c['cmi_sd'] * 100:.2f}), tau "
+                  f"{c['kendall_tau']:.2f}, {c['splits']} halvings of {c['test_samples']} test samples of "
+                  f"{len(task.model_ids)} models in {seconds:.2f} s")
+
+
+if __name__ == "__main__":
+    _main()
