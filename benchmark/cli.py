@@ -27,7 +27,7 @@ from .executor import DEFAULT_BUDGET_S, LocalExecutor, make_executor
 from .leaderboard import safe_filename
 from .noise_ceiling import REPLICATE_ROW, SPLIT_HALF_ROW, replicate_set_ceiling, task_noise_ceiling
 from .provenance import provenance, task_provenance
-from .replicate_scores import summarize
+from .replicate_scores import summarize_replicates
 from .plugins import load_plugin
 from .predict_files import read_predict, write_predict
 from .runner import Failure, MeasureFailure, prepare, run_measures, stored_values
@@ -292,7 +292,7 @@ def _cmd_score(args) -> int:
                 rows.append((run.task.name, name, scores))
         ceilings, replicate_sets = _reference_rows(c)
         for set_name, entry in replicate_sets.items():
-            entry["measures"] = summarize(out["tasks"], entry["members"])
+            entry["measures"] = summarize_replicates(out["tasks"], entry["members"])
         out["noise_ceiling"] = ceilings
         out["replicate_sets"] = replicate_sets
         out["provenance"] = c.provenance()

@@ -35,7 +35,7 @@ import numpy as np
 
 from .noise_ceiling import REPLICATE_ROW, SPLIT_HALF_ROW
 from .predict_files import write_predict
-from .replicate_scores import summarize
+from .replicate_scores import summarize_replicates
 from .scoring import TaskArrays, evaluate
 
 PUBLISHED_NOTE = "published, not computed here"
@@ -770,8 +770,8 @@ def make_leaderboard(runs, store, names: list[str], out_dir: str | Path, measure
         board["noise_ceiling"] = {name: {**_finite_floats(c), "best_measure": best_of_ceiling(board, name, c)}
                                   for name, c in ceilings.items()}
     if replicate_sets:
-        board["replicate_sets"] = {name: _finite_floats({**entry, "measures": summarize(_scores_by_task(board),
-                                                                                          entry["members"])})
+        scores = _scores_by_task(board)
+        board["replicate_sets"] = {name: _finite_floats({**entry, "measures": summarize_replicates(scores, entry["members"])})
                                    for name, entry in replicate_sets.items()}
     if provenance:
         board["provenance"] = provenance

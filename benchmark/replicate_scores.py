@@ -24,7 +24,7 @@ def mean_and_spread(values: list[float]) -> dict:
             "per_replicate": [None if v is None or math.isnan(v) else float(v) for v in values]}
 
 
-def summarize(scores: dict[str, dict[str, dict]], members: list[str]) -> dict[str, dict]:
+def summarize_replicates(scores: dict[str, dict[str, dict]], members: list[str]) -> dict[str, dict]:
     """Per measure scored on every member: ``{"cmi": mean_and_spread, "kendall_tau": ..., "psi": ...}``.
 
     ``scores``: task name -> measure -> ``scoring.evaluate``'s dict; ``members``: the set's task names.
