@@ -132,7 +132,8 @@ def _print_fingerprints(tasks: dict) -> None:
     width = max(len(t) for t in tasks)
     for name, info in tasks.items():
         if "pinned" in info:
-            note = "pinned zoo, as recorded" if info["matches_pinned"] else "pinned zoo, MODIFIED: not the recorded files"
+            note = ("pinned zoo, as recorded" if info["matches_pinned"]
+                    else "pinned zoo, MODIFIED: not the recorded files")
         elif "same_content_as_pinned" in info:
             note = f"in-house zoo, content: the same files as the pinned {info['same_content_as_pinned']}"
         elif (Path(info["path"]) / "zoo.json").is_file():

@@ -771,8 +771,9 @@ def make_leaderboard(runs, store, names: list[str], out_dir: str | Path, measure
                                   for name, c in ceilings.items()}
     if replicate_sets:
         scores = _scores_by_task(board)
-        board["replicate_sets"] = {name: _finite_floats({**entry, "measures": summarize_replicates(scores, entry["members"])})
-                                   for name, entry in replicate_sets.items()}
+        board["replicate_sets"] = {
+            name: _finite_floats({**entry, "measures": summarize_replicates(scores, entry["members"])})
+            for name, entry in replicate_sets.items()}
     if provenance:
         board["provenance"] = provenance
     plots = {}

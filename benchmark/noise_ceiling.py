@@ -158,7 +158,8 @@ def task_noise_ceiling(task: Task, n_splits: int = DEFAULT_SPLITS, seed: int = 0
     if len(off):
         model_id = task.model_ids[off[0]]
         raise TaskFormatError(f"{task.model_dir(model_id) / CORRECTNESS_FILES['test']}: accuracy "
-                              f"{correct[off[0]].mean():.6f} differs from the recorded test accuracy {recorded[off[0]]:.6f}")
+                              f"{correct[off[0]].mean():.6f} differs from the recorded test accuracy "
+                              f"{recorded[off[0]]:.6f}")
     train_acc = np.array([task.train_acc(m) for m in task.model_ids])
     return gap_noise_ceiling(TaskArrays.from_task(task), train_acc, correct, n_splits, seed)
 

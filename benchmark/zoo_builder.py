@@ -47,7 +47,8 @@ def build_zoo(recipe: Recipe | str, out: str | Path | None = None, executor=None
     prepare_zoo(recipe, out, data, fresh=fresh)
     done = finished_models(recipe, out)
     jobs = [
-        Job(key=f"{recipe.name}/model_{m}", fn=train_job, kwargs=dict(recipe_name=recipe.name, model_id=m, out=str(out), seed=recipe.training_seed),
+        Job(key=f"{recipe.name}/model_{m}", fn=train_job,
+            kwargs=dict(recipe_name=recipe.name, model_id=m, out=str(out), seed=recipe.training_seed),
             parts=("train",))
         for m, _ in recipe.models() if m not in done
     ]

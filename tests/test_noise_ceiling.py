@@ -91,7 +91,8 @@ def test_random_halves_and_split_gaps():
     correct = np.array([[1, 0, 1, 1, 0, 1, 1, 1, 0]], dtype=bool)
     gap_a, gap_b = split_half_gaps(np.array([1.0]), correct, halves[:1])
     a = halves[0]
-    assert gap_a[0, 0] == pytest.approx(1 - correct[0, a].mean()) and gap_b[0, 0] == pytest.approx(1 - correct[0, ~a].mean())
+    assert gap_a[0, 0] == pytest.approx(1 - correct[0, a].mean())
+    assert gap_b[0, 0] == pytest.approx(1 - correct[0, ~a].mean())
 
 
 def test_batched_tau_is_scipys_with_ties():

@@ -75,7 +75,8 @@ def test_score_reports_each_replicate_and_mean_and_spread(replicate_set, tmp_pat
     assert summary["members"] == members and summary["seeds"] == [3, 4, 5]
     for measure in ("parameter_count", "weight_norm"):
         cmis = [out["tasks"][m][measure]["cmi"] for m in members]
-        again = [evaluate(out["tasks"][m][measure]["predictions"], load_task(replicate_set / m))["cmi"] for m in members]
+        again = [evaluate(out["tasks"][m][measure]["predictions"], load_task(replicate_set / m))["cmi"]
+                 for m in members]
         assert cmis == again
         s = summary["measures"][measure]["cmi"]
         assert s["per_replicate"] == cmis
@@ -100,7 +101,8 @@ def test_leaderboard_on_a_replicate_set(replicate_set, tmp_path):
     rows = {r["measure"]: r for r in board["rows"]}
     ceiling = replicate_set_ceiling([load_task(replicate_set / m) for m in members])
     row = rows["replicate gap ceiling"]
-    assert row["reference"] and [row["tasks"][m]["cmi"] for m in members] == [p["cmi"] for p in ceiling["per_replicate"]]
+    assert row["reference"]
+    assert [row["tasks"][m]["cmi"] for m in members] == [p["cmi"] for p in ceiling["per_replicate"]]
     assert row["mean_cmi_x100"] == pytest.approx(ceiling["cmi"] * 100)  # each member is predicted by 2 others
     summary = board["replicate_sets"]["micro"]["measures"]["weight_norm"]["cmi"]
     assert summary["per_replicate"] == [rows["weight_norm"]["tasks"][m]["cmi"] for m in members]
