@@ -332,6 +332,7 @@ def _cmd_leaderboard(args) -> int:
           + f": {out / 'leaderboard.html'}, .md, .csv, .json; plots in {out / 'plots'}/; .predict files in "
           f"{out / 'predictions'}/<measure>/<task>.predict ({c.report.computed} results computed, "
           f"{c.report.reused} reused from {c.store.path}; {time.monotonic() - start:.1f} s)")
+    _print_fingerprints(board.get("provenance", {}).get("tasks", {}))
     return _exit_status(c)
 
 

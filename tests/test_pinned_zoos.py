@@ -114,10 +114,13 @@ def test_wheel_ships_the_pinned_zoos(tmp_path):
         assert expected <= names
 
 
-def test_leaderboard_shows_the_ceiling_rows_and_fingerprints(tmp_path):
+def test_leaderboard_shows_the_ceiling_rows_and_fingerprints(tmp_path, capsys):
     out = tmp_path / "lb"
     assert main(["leaderboard", "-m", "parameter_count", "-m", "weight_norm", "--backend", "serial", "-q",
                  "--store", str(tmp_path / "s.db"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for name in DEFAULT_ZOOS:
+        assert re.search(rf"^{name} +fingerprint sha256:{PINNED_FINGERPRINTS[name][:16]} ", printed, re.MULTILINE)
     board = json.loads((out / "leaderboard.json").read_text())
     ceiling_rows = [r for r in board["rows"] if r["measure"] == "gap noise ceiling"]
     assert len(ceiling_rows) == 1 and ceiling_rows[0]["reference"] and ceiling_rows[0]["origin"] == CEILING_NOTE
