@@ -22,20 +22,26 @@ from pathlib import Path
 
 import measures as measure_registry
 from task_loaders import TaskFormatError, UsageError, load_task
+from task_loaders.fingerprint import content_fingerprint, short_fingerprint
+from task_loaders.pinned import PINNED_FINGERPRINTS, pinned_zoo
+from task_loaders.replicates import read_replicate_set
 from task_loaders.zoo import DEFAULT_ZOOS, RECIPES, get_recipe, zoo_cache_dir
 
 from .executor import DEFAULT_BUDGET_S, LocalExecutor, make_executor
 from .leaderboard import safe_filename
+from .noise_ceiling import REPLICATE_ROW, SPLIT_HALF_ROW, replicate_set_ceiling, task_noise_ceiling
+from .provenance import provenance, task_provenance
 from .pgdl_data import DataError
+from .replicate_scores import summarize_replicates
 from .plugins import load_plugin
 from .predict_files import read_predict, write_predict
 from .runner import Failure, MeasureFailure, final_values, prepare, run_measures
 from .scoring import PredictionError, TaskArrays, evaluate
-from .store import ResultStore, StoreError
+from .store import ResultStore, StoreError, task_fingerprint
 from .studies.cli import add_study_parsers
 from .studies.common import StudyError
 from .submission import submission_dir
-from .zoo_builder import TRAIN_BUDGET_S, ZooBuildError, build_zoo, default_zoo_paths
+from .zoo_builder import TRAIN_BUDGET_S, ZooBuildError, build_replicates, build_zoo, default_zoo_paths
 
 EXIT_BAD_INPUT = 2
 EXIT_MEASURE_FAILED = 1
@@ -90,6 +96,59 @@ def _print_table(rows: list[tuple[str, str, dict]]) -> None:
             f"{task:<{tw}}  {name:<{mw}}  {_fmt(scores['cmi'], 100):>8}  {_fmt(scores['kendall_tau']):>6}  "
             f"{_fmt(scores['granulated_kendall']['psi']):>6}  {worst}"
         )
+
+
+def _print_reference_rows(ceilings: dict, replicate_sets: dict) -> None:
+    """The noise-ceiling rows: how well the gaps predict themselves (not measures)."""
+    rows = [(task, SPLIT_HALF_ROW, c) for task, c in ceilings.items()]
+    rows += [(name, REPLICATE_ROW, e["replicate_ceiling"]) for name, e in replicate_sets.items()
+             if "replicate_ceiling" in e]
+    if not rows:
+        return
+    tw = max(4, *(len(r[0]) for r in rows))
+    rw = max(len(r[1]) for r in rows)
+    print(f"\n{'task':<{tw}}  {'reference row':<{rw}}  {'CMI x100':>8}  {'tau':>6}  over")
+    for task, row, c in rows:
+        over = f"{c['splits']} random halvings of {c['test_samples']} test samples" if row == SPLIT_HALF_ROW \
+            else f"{c['pairs']} ordered pairs of {c['replicates']} replicates"
+        print(f"{task:<{tw}}  {row:<{rw}}  {_fmt(c['cmi'], 100):>8}  {_fmt(c['kendall_tau']):>6}  {over} "
+              f"(sd: CMI x100 {_fmt(c['cmi_sd'], 100)}, tau {_fmt(c['kendall_tau_sd'])})")
+
+
+def _print_replicate_summaries(replicate_sets: dict) -> None:
+    """Per replicate set and measure: mean and standard deviation over replicates of CMI x 100, tau, psi."""
+    for name, entry in replicate_sets.items():
+        if not entry.get("measures"):
+            continue
+        print(f"\n{name}: {len(entry['members'])} replicates (training seeds {', '.join(map(str, entry['seeds']))}); "
+              "mean and standard deviation over replicates")
+        mw = max(7, *(len(m) for m in entry["measures"]))
+        print(f"{'measure':<{mw}}  {'CMI x100':>8}  {'sd':>6}  {'tau':>6}  {'sd':>5}  {'psi':>6}  {'sd':>5}  "
+              "CMI x100 per replicate")
+        for measure, s in entry["measures"].items():
+            per = " ".join(_fmt(v, 100) for v in s["cmi"]["per_replicate"])
+            print(f"{measure:<{mw}}  {_fmt(s['cmi']['mean'], 100):>8}  {_fmt(s['cmi']['sd'], 100):>6}  "
+                  f"{_fmt(s['kendall_tau']['mean']):>6}  {_fmt(s['kendall_tau']['sd']):>5}  "
+                  f"{_fmt(s['psi']['mean']):>6}  {_fmt(s['psi']['sd']):>5}  {per}")
+
+
+def _print_fingerprints(tasks: dict) -> None:
+    """One line per task: its fingerprint, and for a pinned zoo whether it is the recorded one."""
+    if not tasks:
+        return
+    print()
+    width = max(len(t) for t in tasks)
+    for name, info in tasks.items():
+        if "pinned" in info:
+            note = ("pinned zoo, as recorded" if info["matches_pinned"]
+                    else "pinned zoo, MODIFIED: not the recorded files")
+        elif "same_content_as_pinned" in info:
+            note = f"in-house zoo, content: the same files as the pinned {info['same_content_as_pinned']}"
+        elif (Path(info["path"]) / "zoo.json").is_file():
+            note = "in-house zoo, content"
+        else:
+            note = "file sizes and times, not content"
+        print(f"{name:<{width}}  fingerprint {short_fingerprint(info['fingerprint'])} ({note})")
 
 
 def _load_tasks(paths: list[str], reference: str | None, failures: list[str]) -> list:
@@ -157,6 +216,12 @@ class _Computed:
     store: ResultStore
     report: object
     load_failures: list[str]
+    replicate_sets: list = None  # (ReplicateSet, [member task names]) of the replicate sets among the tasks
+
+    def provenance(self) -> dict:
+        """The ``"provenance"`` object of this run (measures' settings and tasks' fingerprints)."""
+        params = self.runs[0].params if self.runs else {n: dict(measure_registry.get(n).params) for n in self.names}
+        return provenance({r.task.name: task_provenance(r.task, r.fingerprint) for r in self.runs}, params)
 
 
 @contextmanager
@@ -169,13 +234,52 @@ def _computed(args):
     if args.reference and len(args.task) != 1:
         raise PredictionError("--reference applies to a single task")
     load_failures: list[str] = []
-    paths = args.task or [str(p) for p in default_zoo_paths(progress=not args.quiet)]
+    paths, replicate_sets = _expand_replicate_sets(args.task or [str(p) for p in default_zoo_paths()])
     tasks = _load_tasks(paths, args.reference, load_failures)
     runs = [prepare(task, names) for task in tasks]
     with ResultStore(args.store) as store:
         report = run_measures(runs, store, _executor(args), fresh=args.fresh, retry_failed=args.retry_failed,
                               plugins=tuple(plugins), progress=not args.quiet)
-        yield _Computed(names, runs, store, report, load_failures)
+        yield _Computed(names, runs, store, report, load_failures, replicate_sets)
+
+
+def _expand_replicate_sets(paths: list[str]) -> tuple[list[str], list]:
+    """Task folders with every replicate set (a folder with ``replicates.json``) replaced by its members."""
+    out, sets = [], []
+    for path in paths:
+        replicate_set = read_replicate_set(path)
+        if replicate_set is None:
+            out.append(path)
+        else:
+            out += [str(m) for m in replicate_set.members]
+            sets.append((replicate_set, [m.resolve().name for m in replicate_set.members]))
+    return out, sets
+
+
+def _reference_rows(c: _Computed) -> tuple[dict, dict]:
+    """The noise ceilings of the tasks that have them (in-house zoos) and the replicate sets' summaries:
+    ({task: ceiling}, {set name: {"members", "seeds", "replicate_ceiling"}})."""
+    ceilings = {}
+    for run in c.runs:
+        try:
+            ceiling = task_noise_ceiling(run.task)
+        except TaskFormatError as exc:  # a damaged correctness file: no ceiling, exit 2 after the table
+            c.load_failures.append(str(exc))
+            continue
+        if ceiling is not None:
+            ceilings[run.task.name] = ceiling
+    sets = {}
+    by_name = {run.task.name: run.task for run in c.runs}
+    for replicate_set, members in c.replicate_sets or []:
+        present = [by_name[m] for m in members if m in by_name]
+        entry = {"recipe": replicate_set.recipe, "members": members, "seeds": list(replicate_set.seeds)}
+        if len(present) == len(members) and len(members) >= 2:
+            try:
+                entry["replicate_ceiling"] = replicate_set_ceiling(present)
+            except TaskFormatError as exc:
+                c.load_failures.append(str(exc))
+        sets[replicate_set.name] = entry
+    return ceilings, sets
 
 
 def _exit_status(computed: _Computed) -> int:
@@ -210,12 +314,21 @@ def _cmd_score(args) -> int:
                 scores = evaluate(values, arrays, where=str(path))
                 out["tasks"][run.task.name][name] = {**scores, "predictions": values, "predict_file": str(path)}
                 rows.append((run.task.name, name, scores))
+        ceilings, replicate_sets = _reference_rows(c)
+        for set_name, entry in replicate_sets.items():
+            entry["measures"] = summarize_replicates(out["tasks"], entry["members"])
+        out["noise_ceiling"] = ceilings
+        out["replicate_sets"] = replicate_sets
+        out["provenance"] = c.provenance()
     if args.json:
         out["failures"] = [vars(f) for f in report.failures] + [{"error": e} for e in load_failures]
         out["computed"], out["reused"] = report.computed, report.reused
         print(json.dumps(out, indent=2))
     else:
         _print_table(rows)
+        _print_reference_rows(ceilings, replicate_sets)
+        _print_replicate_summaries(replicate_sets)
+        _print_fingerprints(out["provenance"]["tasks"])
         if written:
             print(f"\n.predict files written under {args.out}/<measure>/<task>.predict "
                   f"({report.computed} results computed, {report.reused} reused from {store.path})", file=sys.stderr)
@@ -260,7 +373,7 @@ def _print_suite(board: dict) -> None:
 
 
 def _cmd_leaderboard(args) -> int:
-    from .leaderboard import make_leaderboard
+    from .leaderboard import PUBLISHED_NOTE, make_leaderboard
 
     start = time.monotonic()
     _suite_tasks(args)
@@ -269,17 +382,20 @@ def _cmd_leaderboard(args) -> int:
         for name in c.names:
             m = measure_registry.get(name)
             info[name] = {"sign": m.sign, "source": m.source, "description": m.description}
-        board, _ = make_leaderboard(c.runs, c.store, c.names, args.out, info)
+        ceilings, replicate_sets = _reference_rows(c)
+        board, _ = make_leaderboard(c.runs, c.store, c.names, args.out, info, ceilings=ceilings,
+                                    provenance=c.provenance(), replicate_sets=replicate_sets)
     out = Path(args.out)
     if args.suite:
         _print_suite(board)
     scored = sum(1 for r in board["rows"] if not r["reference"] and r["mean_cmi_x100"] is not None)
-    published = sum(1 for r in board["rows"] if r["reference"])
+    published = sum(1 for r in board["rows"] if r["reference"] and r["origin"] == PUBLISHED_NOTE)
     print(f"leaderboard of {len(c.names)} measures ({scored} scored on every task) on {len(c.runs)} task(s)"
           + (f", with {published} published reference rows" if published else "")
           + f": {out / 'leaderboard.html'}, .md, .csv, .json; plots in {out / 'plots'}/; .predict files in "
           f"{out / 'predictions'}/<measure>/<task>.predict ({c.report.computed} results computed, "
           f"{c.report.reused} reused from {c.store.path}; {time.monotonic() - start:.1f} s)")
+    _print_fingerprints(board.get("provenance", {}).get("tasks", {}))
     return _exit_status(c)
 
 
@@ -288,7 +404,9 @@ def _cmd_evaluate(args) -> int:
     predictions = read_predict(args.predict_file)
     scores = evaluate(predictions, task, where=str(args.predict_file))
     if args.json:
-        print(json.dumps(scores, indent=2))
+        fingerprint = task_fingerprint(task)
+        print(json.dumps({**scores, "provenance": provenance({task.name: task_provenance(task, fingerprint)})},
+                         indent=2))
     else:
         _print_table([(task.name, Path(args.predict_file).name, scores)])
     return 0
@@ -350,8 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_measures)
 
     p = sub.add_parser("score", help="compute measures on every model of tasks and score them")
-    p.add_argument("task", nargs="*", help="PGDL task folder(s) (default: the embedded zoos "
-                   f"{', '.join(DEFAULT_ZOOS)}, built on first use)")
+    p.add_argument("task", nargs="*", help="PGDL task folder(s) or replicate sets (default: the embedded zoos "
+                   f"{', '.join(DEFAULT_ZOOS)}, pinned in the package)")
     p.add_argument("-m", "--measure", action="append", help="measure name (repeatable; default: every registered measure)")
     p.add_argument("--reference", help="folder holding model_configs.json, if apart from the task")
     p.add_argument("--out", default="predictions", help="where .predict files go (default: predictions)")
@@ -362,8 +480,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("leaderboard", help="compute measures like score, then write a leaderboard: HTML, "
                        "Markdown, CSV, JSON, plots and .predict files")
-    p.add_argument("task", nargs="*", help="PGDL task folder(s) (default: the embedded zoos "
-                   f"{', '.join(DEFAULT_ZOOS)}, built on first use)")
+    p.add_argument("task", nargs="*", help="PGDL task folder(s) or replicate sets (default: the embedded zoos "
+                   f"{', '.join(DEFAULT_ZOOS)}, pinned in the package)")
     p.add_argument("-m", "--measure", action="append",
                    help="measure name (repeatable; default: every registered measure)")
     p.add_argument("--reference", help="folder holding model_configs.json, if apart from the task")
@@ -409,6 +527,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", help="task folder to write (default: the zoo cache, $PGDL_BENCH_HOME/zoos/NAME)")
     q.add_argument("--data", help="folder with the dataset files (Fashion-MNIST IDX, CIFAR-10 python batches)")
     q.add_argument("--fresh", action="store_true", help="delete what the folder holds and train from scratch")
+    q.add_argument("--seed", type=int, default=None, help="training seed (default: the recipe's); the data "
+                   "subset stays the recipe's")
+    q.add_argument("--replicates", type=int, default=None, metavar="K",
+                   help="train the grid with K training seeds (--seed .. --seed + K - 1) into a replicate set: "
+                   "OUT/<recipe>-seed<S>/ per seed and OUT/replicates.json; `score OUT` reports each replicate "
+                   "and the mean and spread over them")
     q.add_argument("--workers", type=int, default=None, help="models trained at once (default: one per core)")
     q.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     q.set_defaults(func=_cmd_zoo_build)
@@ -447,21 +571,35 @@ def _cmd_data_pgdl(args) -> int:
 def _cmd_zoo_list(args) -> int:
     width = max(len(n) for n in RECIPES)
     for name, recipe in RECIPES.items():
-        built = (zoo_cache_dir() / name / "model_configs.json").is_file()
-        print(f"{name:<{width}}  {len(recipe.models()):>3} models  {'cached' if built else '      '}  {recipe.description}")
+        where = "pinned" if pinned_zoo(name) else ("cached" if (zoo_cache_dir() / name / "model_configs.json").is_file()
+                                                   else "")
+        print(f"{name:<{width}}  {len(recipe.models()):>3} models  {where:<6}  {recipe.description}")
     return 0
 
 
 def _cmd_zoo_build(args) -> int:
     recipe = get_recipe(args.name)
+    seed = recipe.training_seed if args.seed is None else args.seed
     start = time.monotonic()
     # one torch thread per worker: training is then deterministic whatever the number of workers
     executor = LocalExecutor(workers=args.workers, threads_per_worker=1, budget=TRAIN_BUDGET_S)
-    out = build_zoo(recipe, args.out, executor, data=args.data, fresh=args.fresh, progress=not args.quiet)
-    task = load_task(out)
-    gaps = sorted(task.gaps())
-    print(f"{recipe.name}: {len(gaps)} models in {out} ({time.monotonic() - start:.0f} s); generalization gap "
-          f"min {gaps[0]:.4f}, median {gaps[len(gaps) // 2]:.4f}, max {gaps[-1]:.4f}")
+    if args.replicates is not None:
+        out = build_replicates(recipe, seed, args.replicates, args.out, executor, data=args.data, fresh=args.fresh,
+                               progress=not args.quiet)
+        members = read_replicate_set(out).members
+    else:
+        members = [build_zoo(recipe.with_seed(seed), args.out, executor, data=args.data, fresh=args.fresh,
+                             progress=not args.quiet)]
+    seconds = time.monotonic() - start
+    for folder in members:
+        task = load_task(folder)
+        gaps = sorted(task.gaps())
+        took = f" ({seconds:.0f} s)" if args.replicates is None else ""
+        print(f"{task.name}: {len(gaps)} models in {folder}{took}; generalization gap "
+              f"min {gaps[0]:.4f}, median {gaps[len(gaps) // 2]:.4f}, max {gaps[-1]:.4f}")
+        print(f"  fingerprint {short_fingerprint(content_fingerprint(folder))}; {_pinned_comparison(recipe, folder)}")
+    if args.replicates is not None:
+        print(f"replicate set: {out} ({seconds:.0f} s; score it with `pgdl-bench score {out}`)")
     return 0
 
 
@@ -474,6 +612,19 @@ ENVIRONMENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errn
 
 def _terminated(signum, frame):
     raise KeyboardInterrupt  # unwinds like Ctrl-C: workers stopped, every finished result already stored
+
+
+def _pinned_comparison(recipe, folder: Path) -> str:
+    """Whether a local build is the pinned zoo of its recipe, bit for bit."""
+    expected = PINNED_FINGERPRINTS.get(recipe.name)
+    if expected is None:
+        return f"'{recipe.name}' has no pinned copy"
+    if json.loads((folder / "zoo.json").read_text()).get("training_seed") != recipe.seed:
+        return f"the pinned '{recipe.name}' was trained from seed {recipe.seed}, not comparable"
+    if content_fingerprint(folder) == expected:
+        return f"matches the pinned '{recipe.name}' exactly (sha256:{expected[:16]})"
+    return (f"differs from the pinned '{recipe.name}' (sha256:{expected[:16]}): training's float results differ "
+            "between machines; `score` uses the pinned zoo")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,10 +33,13 @@ from urllib.parse import quote
 
 import numpy as np
 
+from .noise_ceiling import REPLICATE_ROW, SPLIT_HALF_ROW
 from .predict_files import write_predict
+from .replicate_scores import summarize_replicates
 from .scoring import TaskArrays, evaluate
 
 PUBLISHED_NOTE = "published, not computed here"
+CEILING_NOTE = "noise ceiling, not a measure"
 
 # -- published reference scores -------------------------------------------------------------------
 
@@ -272,6 +275,13 @@ def _finite(x) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
 
+def _finite_floats(data):
+    """``data`` with every NaN float (nested in dicts) as None, for strict JSON."""
+    if isinstance(data, dict):
+        return {k: _finite_floats(v) for k, v in data.items()}
+    return _finite(data) if isinstance(data, float) else data
+
+
 def _mean(values: list[float | None]) -> float | None:
     if not values or any(v is None for v in values):
         return None
@@ -294,7 +304,8 @@ def _sort_key(row: dict):
 
 
 def build(tasks: list[TaskInfo], cells: dict[str, dict[str, Cell]] | None = None,
-          measure_info: dict[str, dict] | None = None) -> dict:
+          measure_info: dict[str, dict] | None = None, ceilings: dict[str, dict] | None = None,
+          replicate_ceilings: dict[str, dict] | None = None) -> dict:
     """The leaderboard as one JSON-ready dict; rows in the default order (mean CMI x 100 descending,
     rows without a mean last). ``measure_info``: per measure ``sign``, ``source``, ``description``.
 
@@ -332,6 +343,7 @@ def build(tasks: list[TaskInfo], cells: dict[str, dict[str, Cell]] | None = None
         row["tasks_scored"] = sum(1 for t in tasks if row["tasks"][t.name]["scored"])
         rows.append(row)
     rows += reference_rows(tasks)
+    rows += ceiling_rows(tasks, ceilings or {}, replicate_ceilings or {})
     rows.sort(key=_sort_key)
     for rank, row in enumerate(rows, 1):
         row["rank"] = rank
@@ -342,6 +354,57 @@ def build(tasks: list[TaskInfo], cells: dict[str, dict[str, Cell]] | None = None
                       "Means are over all tasks, undefined where a task is not scored.",
         "rows": rows,
     }
+
+
+def ceiling_rows(tasks: list[TaskInfo], ceilings: dict[str, dict], replicate_ceilings: dict[str, dict]) -> list[dict]:
+    """The noise-ceiling reference rows (not measures): "gap noise ceiling" (``noise_ceiling.gap_noise_ceiling``)
+    on each task that has one, and "replicate gap ceiling" on the members of replicate sets (for each
+    member, the other replicates' gaps as measures of its gaps: ``replicate_ceiling``'s ``per_replicate``)."""
+    rows = []
+    for label, per_task, source in (
+        (SPLIT_HALF_ROW, ceilings, "this zoo's per-sample test correctness: the gap on one random half of the test "
+                                   "set as a measure of the gap on the other half, mean over random halvings"),
+        (REPLICATE_ROW, replicate_ceilings, "the replicate set: the other training seeds' gaps as measures of this "
+                                            "replicate's gaps, mean over them"),
+    ):
+        if not per_task:
+            continue
+        row = {"measure": label, "reference": True, "origin": CEILING_NOTE, "sign": None, "source": source,
+               "description": CEILING_NOTE, "tasks": {}}
+        for t in tasks:
+            c = per_task.get(t.name)
+            row["tasks"][t.name] = {"scored": c is not None, "cmi": None if c is None else _finite(c["cmi"]),
+                                    "cmi_x100": None if c is None else _finite(c["cmi"] * 100),
+                                    "kendall_tau": None if c is None else _finite(c["kendall_tau"]), "psi": None}
+        row["mean_cmi_x100"] = _mean([row["tasks"][t.name]["cmi_x100"] for t in tasks])
+        row["mean_kendall_tau"] = _mean([row["tasks"][t.name]["kendall_tau"] for t in tasks])
+        row["mean_psi"] = None
+        row["tasks_scored"] = sum(1 for t in tasks if row["tasks"][t.name]["scored"])
+        rows.append(row)
+    return rows
+
+
+def _scores_by_task(board: dict) -> dict[str, dict[str, dict]]:
+    """Task -> measure -> the scores of a computed, scored row (in ``scoring.evaluate``'s shape)."""
+    out: dict[str, dict[str, dict]] = {t["name"]: {} for t in board["tasks"]}
+    for row in board["rows"]:
+        if row["reference"]:
+            continue
+        for task, e in row["tasks"].items():
+            if e["scored"]:
+                out[task][row["measure"]] = {"cmi": e["cmi"], "kendall_tau": e["kendall_tau"],
+                                             "granulated_kendall": {"psi": e["psi"]}}
+    return out
+
+
+def best_of_ceiling(board: dict, task: str, ceiling: dict) -> dict | None:
+    """The computed measure with the highest CMI on ``task`` and the fraction of the noise ceiling it reaches."""
+    scored = [r for r in board["rows"] if not r["reference"] and r["tasks"][task].get("cmi") is not None]
+    if not scored or not ceiling.get("cmi"):
+        return None
+    best = max(scored, key=lambda r: r["tasks"][task]["cmi"])
+    cmi = best["tasks"][task]["cmi"]
+    return {"measure": best["measure"], "cmi": cmi, "fraction_of_ceiling": cmi / ceiling["cmi"]}
 
 
 def reference_rows(tasks: list[TaskInfo]) -> list[dict]:
@@ -390,6 +453,36 @@ def _cell_text(row: dict, task: str) -> str:
     return _not_scored(entry)
 
 
+def _task_text(t: dict) -> str:
+    """A task as the page and the Markdown name it: models, official task, fingerprint."""
+    extra = f", official PGDL {t['official']}" if t.get("official") else ""
+    if t.get("fingerprint"):
+        extra += f", fingerprint sha256:{t['fingerprint'][:16]}" + (" (pinned)" if t.get("pinned") else "")
+    return f"{t['name']} ({t['num_models']} models{extra})"
+
+
+def _reference_notes(board: dict) -> list[tuple[str, str]]:
+    """(origin, what it means) for each kind of reference row the board holds."""
+    origins = {r["origin"] for r in board["rows"] if r["reference"]}
+    notes = []
+    if PUBLISHED_NOTE in origins:
+        notes.append((PUBLISHED_NOTE, "are published scores, copied from their sources (CMI x 100 only)."))
+    if CEILING_NOTE in origins:
+        notes.append((CEILING_NOTE, "are not measures: the gap on one random half of the test set scored as a "
+                      "measure of the gap on the other half (gap noise ceiling: how well any measure could do, given "
+                      "how noisily the gaps are measured), or the other training seeds' gaps as measures of a "
+                      "replicate's gaps (replicate gap ceiling: how much of the gap the hyperparameters set)."))
+    return notes
+
+
+def _provenance_text(p: dict) -> str:
+    git = p["pgdl_bench"].get("git")
+    commit = f", commit {git['commit'][:12]}{' (modified)' if git.get('dirty') else ''}" if git else ""
+    return (f"Computed by pgdl-bench {p['pgdl_bench']['version']}{commit} with torch {p['torch']}, numpy "
+            f"{p['numpy']} on {p['device']}, {p['date']}; each measure's version, code hash and parameters "
+            "are in leaderboard.json (provenance).")
+
+
 def _not_scored(entry: dict) -> str:
     parts = []
     if entry.get("failed_models"):
@@ -428,21 +521,24 @@ def _md(text: str) -> str:
 def to_markdown(board: dict) -> str:
     tasks = [t["name"] for t in board["tasks"]]
     lines = ["# Leaderboard", ""]
-    described = ", ".join(
-        f"{_md(t['name'])} ({t['num_models']} models{', official PGDL ' + t['official'] if t['official'] else ''})"
-        for t in board["tasks"]
-    )
+    described = ", ".join(_md(_task_text(t)) for t in board["tasks"])
     lines += [f"Tasks: {described or 'none'}.", "", _md(board["score_note"]), ""]
-    if any(r["reference"] for r in board["rows"]):
-        lines += [f"Rows marked *{PUBLISHED_NOTE}* are published scores, copied from their sources "
-                  "(CMI x 100 only).", ""]
+    for origin, note in _reference_notes(board):
+        lines += [f"Rows marked *{origin}* {note}", ""]
+    for task, c in board.get("noise_ceiling", {}).items():
+        if c.get("best_measure"):
+            b = c["best_measure"]
+            lines += [_md(f"On {task}, the best measure ({b['measure']}, CMI x100 {b['cmi'] * 100:.2f}) reaches "
+                          f"{b['fraction_of_ceiling']:.2f} of the gap noise ceiling ({c['cmi'] * 100:.2f})."), ""]
+    if board.get("provenance"):
+        lines += [_md(_provenance_text(board["provenance"])), ""]
     header = ["#", "measure", "sign", *[f"{t} CMI x100" for t in tasks], "mean CMI x100", "mean tau", "mean psi",
               "origin", "source"]
     lines.append("| " + " | ".join(_md(h) for h in header) + " |")
     lines.append("|" + "|".join("---:" if h in ("#", "sign") or "CMI" in h or h.startswith("mean") else "---"
                                 for h in header) + "|")
     for row in board["rows"]:
-        origin = f"*{PUBLISHED_NOTE}*" if row["reference"] else "computed"
+        origin = f"*{row['origin']}*" if row["reference"] else "computed"
         cells = [str(row["rank"]), _md(row["measure"]), _sign_text(row),
                  *[_md(_cell_text(row, t)) for t in tasks],
                  _md(_mean_text(row, "mean_cmi_x100")), _mean_text(row, "mean_kendall_tau", 3),
@@ -614,15 +710,13 @@ def to_html(board: dict, plots: dict[str, bytes]) -> str:
            f'<meta http-equiv="Content-Security-Policy" content="{_e(csp)}">',
            "<title>pgdl-bench leaderboard</title>", f"<style>{_CSS}</style></head><body>",
            "<h1>Leaderboard</h1>"]
-    described = ", ".join(
-        f"{t['name']} ({t['num_models']} models{', official PGDL ' + t['official'] if t['official'] else ''})"
-        for t in board["tasks"])
+    described = ", ".join(_task_text(t) for t in board["tasks"])
     out.append(f"<p>Tasks: {_e(described or 'none')}.</p>")
-    note = ""
-    if any(r["reference"] for r in board["rows"]):
-        note = (f' Rows marked <span class="badge">{_e(PUBLISHED_NOTE)}</span> are published scores, copied from '
-                "their sources (CMI x 100 only).")
+    note = "".join(f' Rows marked <span class="badge">{_e(origin)}</span> {_e(text)}'
+                   for origin, text in _reference_notes(board))
     out.append(f"<p>{_e(board['score_note'])} Click a column header to sort.{note}</p>")
+    if board.get("provenance"):
+        out.append(f"<p>{_e(_provenance_text(board['provenance']))}</p>")
     out.append('<table id="leaderboard"><thead><tr>')
     for label, kind in heads:
         out.append(f'<th data-type="{kind}" scope="col">{_e(label)}<span class="arrow"></span></th>')
@@ -642,7 +736,7 @@ def to_html(board: dict, plots: dict[str, bytes]) -> str:
         out.append(_td(_mean_text(row, "mean_kendall_tau", 3), row["mean_kendall_tau"], "num"))
         out.append(_td(_mean_text(row, "mean_psi", 3), row["mean_psi"], "num"))
         if row["reference"]:
-            out.append(f'<td data-value="{_e(PUBLISHED_NOTE)}"><span class="badge">{_e(PUBLISHED_NOTE)}</span></td>')
+            out.append(f'<td data-value="{_e(row["origin"])}"><span class="badge">{_e(row["origin"])}</span></td>')
         else:
             out.append(_td("computed", "computed"))
         out.append(_td(row["source"], row["source"], "source"))
@@ -681,15 +775,32 @@ def write_all(board: dict, out_dir: str | Path, plots: dict[str, bytes]) -> list
 
 
 def make_leaderboard(runs, store, names: list[str], out_dir: str | Path, measure_info: dict[str, dict],
-                     dpi: int = 90) -> tuple[dict, list[Path]]:
+                     dpi: int = 90, ceilings: dict[str, dict] | None = None, provenance: dict | None = None,
+                     replicate_sets: dict[str, dict] | None = None) -> tuple[dict, list[Path]]:
     """Collect, build, plot and write a leaderboard into ``out_dir``; returns (the dict, files written)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cache = ScoreCache(out_dir)
     computed = collect(runs, store, names, out_dir, cache)
-    board = build(computed.tasks, computed.cells, measure_info)
+    replicate_ceilings = {member: {**per, "set": name} for name, entry in (replicate_sets or {}).items()
+                          if "replicate_ceiling" in entry
+                          for member, per in zip(entry["members"], entry["replicate_ceiling"]["per_replicate"])}
+    board = build(computed.tasks, computed.cells, measure_info, ceilings, replicate_ceilings)
     for t in board["tasks"]:
         t["plot"] = f"plots/{safe_filename(t['name'])}.png"
+        if provenance and t["name"] in provenance.get("tasks", {}):
+            info = provenance["tasks"][t["name"]]
+            t["fingerprint"], t["pinned"] = info["fingerprint"], info.get("pinned")
+    if ceilings:
+        board["noise_ceiling"] = {name: {**_finite_floats(c), "best_measure": best_of_ceiling(board, name, c)}
+                                  for name, c in ceilings.items()}
+    if replicate_sets:
+        scores = _scores_by_task(board)
+        board["replicate_sets"] = {
+            name: _finite_floats({**entry, "measures": summarize_replicates(scores, entry["members"])})
+            for name, entry in replicate_sets.items()}
+    if provenance:
+        board["provenance"] = provenance
     plots = {}
     for task in computed.tasks:
         keys, gaps = computed.gaps[task.name]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterable
 
 from task_loaders import TaskFormatError, read_regular_file
+from task_loaders.fingerprint import content_fingerprint
 from task_loaders.zoo import bench_home
 
 SCHEMA = """
@@ -49,11 +50,18 @@ def params_key(params: dict) -> str:
 
 
 def task_fingerprint(task) -> str:
-    """Identity of a task's contents: JSON files by content, weight files and shards by size and mtime.
+    """Identity of a task's contents.
 
-    Rewriting a model or a shard (a retrained zoo) changes it; moving or copying a folder does too
-    (mtimes change), which can only cause a recomputation, never a stale result.
+    An in-house zoo (a folder with ``zoo.json`` and its own ``model_configs.json``, the pinned zoos
+    included) is identified by its content fingerprint (sha256 of every file, ``task_loaders.fingerprint``):
+    the same models give the same key on every machine and in every location. Other task folders, which
+    may be large, by their JSON files' content and their weight files' and shards' size and mtime:
+    rewriting a model or a shard changes it; moving or copying a folder does too (mtimes change), which
+    can only cause a recomputation, never a stale result.
     """
+    path = Path(task.path)
+    if (path / "zoo.json").is_file() and Path(task.metrics_path).resolve() == (path / "model_configs.json").resolve():
+        return content_fingerprint(path)
     h = hashlib.sha256()
     h.update(read_regular_file(task.metrics_path))
     files = []

@@ -102,10 +102,14 @@ def train_network(
 
 
 @torch.inference_mode()
+def per_sample_correct(network: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024):
+    """Whether the argmax prediction of each sample is its label: a bool numpy array (N,), in input order."""
+    network.eval()
+    parts = [(network(x[start : start + batch_size]).argmax(1) == y[start : start + batch_size])
+             for start in range(0, len(y), batch_size)]
+    return torch.cat(parts).numpy() if parts else torch.zeros(0, dtype=torch.bool).numpy()
+
+
 def accuracy(network: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> float:
     """Exact fraction of correct argmax predictions (count / N)."""
-    network.eval()
-    correct = 0
-    for start in range(0, len(y), batch_size):
-        correct += int((network(x[start : start + batch_size]).argmax(1) == y[start : start + batch_size]).sum())
-    return correct / len(y)
+    return int(per_sample_correct(network, x, y, batch_size).sum()) / len(y)

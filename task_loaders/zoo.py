@@ -8,8 +8,13 @@ initial weights of every common layer, data order and dropout masks: they differ
 
 Layout written (a PGDL task folder, readable by ``load_task``):
 ``zoo.json`` (recipe and fingerprint), ``dataset_1/{train,test}``, ``model_<id>/`` (config.json,
-weights.hdf5, weights_init.hdf5, and ``metrics.json``, the in-house completion record: a model folder
-appears only complete, renamed from a temporary folder), then ``model_configs.json`` once all are done.
+weights.hdf5, weights_init.hdf5, ``test_correct.npy`` and ``train_correct.npy`` (each sample's
+correctness, bool, in split order: what the noise ceiling is computed from), and ``metrics.json``, the
+in-house completion record: a model folder appears only complete, renamed from a temporary folder),
+then ``model_configs.json`` once all are done.
+
+Training seeds: ``recipe.with_seed(s)`` is the same grid, data and schedule trained from seed ``s``
+(the data subset stays the recipe's); ``replicate_set`` trains several such seeds side by side.
 """
 
 from __future__ import annotations
@@ -19,10 +24,11 @@ import itertools
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .architectures import ARCHITECTURES
@@ -33,11 +39,11 @@ from .keras_layers import build_network
 from .keras_weights import load_network_weights
 from .model_configs import Grid, ModelRecord, write_model_configs
 from .task import read_split_tensors
-from .training import TrainConfig, accuracy, keras_initialize, train_network
+from .training import TrainConfig, keras_initialize, per_sample_correct, train_network
 from .tfrecord import write_split
 from .writer import to_stored_layout, write_model
 
-ZOO_FORMAT = 1  # bump when training code changes what a recipe produces
+ZOO_FORMAT = 2  # bump when training code changes what a recipe produces
 ARCH_HPARAMS = {"convwidth": "width", "width": "width", "depth": "depth", "dropout": "dropout", "batchnorm": "batchnorm"}
 TRAIN_HPARAMS = ("weight_decay", "batch_size", "learning_rate")
 DEFAULTS = {"dropout": 0.0, "weight_decay": 0.0, "batch_size": 32, "learning_rate": 0.05, "batchnorm": False}
@@ -54,8 +60,24 @@ class Recipe:
     n_train: int | None = None
     n_test: int | None = None
     fixed: tuple[tuple[str, Any], ...] = ()  # settings of hyperparameters that are not on the grid
-    seed: int = 0
+    seed: int = 0  # the data subset's seed, and the training seed unless ``train_seed`` is set
     twin: str | None = None  # the recipe that differs only in BatchNorm
+    train_seed: int | None = None  # a training seed other than ``seed`` (see ``with_seed``)
+
+    @property
+    def training_seed(self) -> int:
+        return self.seed if self.train_seed is None else self.train_seed
+
+    def with_seed(self, seed: int) -> "Recipe":
+        """The same grid, data and schedule trained from ``seed``; the recipe itself for its own seed."""
+        if seed == self.training_seed:
+            return self
+        return replace(self, train_seed=None if seed == self.seed else int(seed))
+
+    @property
+    def build_name(self) -> str:
+        """The folder name of a build: the recipe's name, with ``-seed<S>`` for another training seed."""
+        return self.name if self.train_seed is None else f"{self.name}-seed{self.train_seed}"
 
     @property
     def grid_dict(self) -> dict[str, tuple]:
@@ -77,7 +99,7 @@ class Recipe:
 
     def model_seed(self, hparams: dict[str, Any]) -> int:
         shared = {k: v for k, v in hparams.items() if k != "batchnorm"}
-        digest = hashlib.sha256(json.dumps([self.seed, shared], sort_keys=True).encode()).digest()
+        digest = hashlib.sha256(json.dumps([self.training_seed, shared], sort_keys=True).encode()).digest()
         return int.from_bytes(digest[:7], "little")
 
     def train_config(self, hparams: dict[str, Any]) -> TrainConfig:
@@ -188,6 +210,8 @@ RECIPES.update({
         fixed=(("convwidth", 16), ("learning_rate", 0.01), ("batch_size", 32)), epochs=20, n_train=5000, n_test=2000),
 })
 DEFAULT_ZOOS = ("digits-bn", "digits-nobn")
+# Each model's per-sample correctness (bool .npy, in split order), written by the build.
+CORRECTNESS_FILES = {"train": "train_correct.npy", "test": "test_correct.npy"}
 
 
 def get_recipe(name: str) -> Recipe:
@@ -242,7 +266,8 @@ def prepare_zoo(recipe: Recipe, out: str | os.PathLike, data: str | os.PathLike 
         write_split(tmp / "test", to_stored_layout(dataset.x_test), dataset.y_test.numpy())
         os.replace(tmp, out / "dataset_1")
     stamp.write_text(json.dumps({"recipe": recipe.name, "fingerprint": recipe.fingerprint(),
-                                 "description": recipe.description, "twin": recipe.twin}, indent=2) + "\n")
+                                 "description": recipe.description, "twin": recipe.twin,
+                                 "training_seed": recipe.training_seed}, indent=2) + "\n")
     return out
 
 
@@ -296,8 +321,12 @@ def _train_zoo_model(recipe: Recipe, model_id: str, out: Path) -> dict[str, floa
     write_model(tmp, network, initial)
     exported = build_network(layers, input_shape)
     load_network_weights(exported, tmp / "weights.hdf5")
-    metrics = {"train_acc": accuracy(exported, x_train, y_train), "test_acc": accuracy(exported, x_test, y_test),
-               "hparams": hparams, "seed": config.seed}
+    correct = {}
+    for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+        correct[split] = per_sample_correct(exported, x, y)
+        np.save(tmp / CORRECTNESS_FILES[split], correct[split], allow_pickle=False)
+    metrics = {"train_acc": int(correct["train"].sum()) / len(y_train),
+               "test_acc": int(correct["test"].sum()) / len(y_test), "hparams": hparams, "seed": config.seed}
     (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     final = out / f"model_{model_id}"
     shutil.rmtree(final, ignore_errors=True)
@@ -317,3 +346,23 @@ def finalize_zoo(recipe: Recipe, out: str | os.PathLike) -> Path:
         records[model_id] = ModelRecord(model_id, hparams, metrics["train_acc"], metrics["test_acc"])
     write_model_configs(out / "model_configs.json", recipe.to_grid(), records)
     return out
+
+
+def read_correctness(task_path: str | os.PathLike, model_ids: list[str], split: str = "test") -> np.ndarray | None:
+    """Per-sample correctness of every model on a split: bool (models, samples), rows in ``model_ids``
+    order; None when a model has no such file (a task not built by this version of the zoo builder)."""
+    rows = []
+    for model_id in model_ids:
+        path = Path(task_path) / f"model_{model_id}" / CORRECTNESS_FILES[split]
+        if not path.is_file():
+            return None
+        try:
+            row = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError):  # numpy's own message talks of unpickling: not what happened
+            raise TaskFormatError(f"{path}: not a readable numpy array file (.npy of bools expected)") from None
+        if row.dtype != np.bool_ or row.ndim != 1:
+            raise TaskFormatError(f"{path}: expected a 1-d bool array, found {row.dtype} of shape {list(row.shape)}")
+        if rows and len(row) != len(rows[0]):
+            raise TaskFormatError(f"{path}: {len(row)} samples, model_{model_ids[0]} has {len(rows[0])}")
+        rows.append(row)
+    return np.stack(rows) if rows else None

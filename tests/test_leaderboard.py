@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from benchmark.cli import main
+from benchmark.store import task_fingerprint
+from task_loaders import load_task
 from benchmark.leaderboard import (
     PUBLISHED_NOTE,
     PUBLISHED_SCORES,
@@ -77,7 +79,7 @@ def rows_by_name(data):
     return {r["measure"]: r for r in data["rows"]}
 
 
-def test_files_errors_and_exit_status(board):
+def test_files_errors_and_exit_status(board, toy_task_path):
     out, data, proc, root = board
     assert proc.returncode == 1, proc.stderr  # a measure failed: like `score`
     errors = [line for line in proc.stderr.splitlines() if line.startswith("pgdl-bench: error:")]
@@ -96,7 +98,9 @@ def test_files_errors_and_exit_status(board):
     assert flaky["mean_cmi_x100"] is None and data["rows"][-1]["measure"] == "flaky"
     assert "not scored (2 of 18 models failed)" in (out / "leaderboard.md").read_text()
     # the toy task is no official PGDL task: no reference rows
-    assert data["tasks"] == [{"name": TASK, "num_models": 18, "official": None, "plot": f"plots/{TASK}.png"}]
+    fingerprint = task_fingerprint(load_task(toy_task_path))
+    assert data["tasks"] == [{"name": TASK, "num_models": 18, "official": None, "plot": f"plots/{TASK}.png",
+                              "fingerprint": fingerprint, "pinned": None}]
     assert not any(r["reference"] for r in data["rows"])
 
 

@@ -32,12 +32,15 @@ def has_subcommand(name: str) -> bool:
 
 
 def zoos_cached() -> bool | None:
-    """Whether every default zoo is already built (None when that cannot be told)."""
+    """Whether every default zoo is available without training (pinned in the package, or built into the
+    cache by an older version); None when that cannot be told."""
     try:
+        from task_loaders.pinned import pinned_zoo
         from task_loaders.zoo import DEFAULT_ZOOS, zoo_cache_dir
     except ImportError:
         return None
-    return all((zoo_cache_dir() / name / "model_configs.json").is_file() for name in DEFAULT_ZOOS)
+    return all(pinned_zoo(name) is not None or (zoo_cache_dir() / name / "model_configs.json").is_file()
+               for name in DEFAULT_ZOOS)
 
 
 def _timed(command: list[str], timeout: float) -> dict:

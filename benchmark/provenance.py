@@ -1,0 +1,125 @@
+"""Provenance of every result: what code, libraries, machine, measures and models produced it.
+
+``provenance(...)`` is the ``"provenance"`` object of every JSON output (``score --json``,
+``evaluate --json``, ``leaderboard.json``): the pgdl-bench version and, when run from a git checkout,
+its commit; Python, torch and numpy versions; the device; the date (UTC); per measure its version,
+code hash and parameters; per task its fingerprint (and, for a pinned zoo, whether it matches the
+fingerprint recorded in the package).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import importlib.metadata
+import inspect
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import measures as measure_registry
+from task_loaders.pinned import PINNED_FINGERPRINTS, pinned_name
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def measure_code_hash(entry) -> str:
+    """sha256 (16 hex digits) of a registered measure's code: its function's source and its module's file.
+
+    The one place this is computed; the results store's ``version+codehash`` key (issue 13) uses the
+    same notion and should replace this function on merge.
+    """
+    h = hashlib.sha256()
+    fn = entry.fn
+    try:
+        h.update(inspect.getsource(fn).encode())
+    except (OSError, TypeError):
+        h.update(entry.origin.encode())
+    try:
+        module_file = inspect.getsourcefile(fn) or inspect.getfile(fn)
+        h.update(Path(module_file).read_bytes())
+    except (OSError, TypeError):
+        pass
+    return h.hexdigest()[:16]
+
+
+def git_commit(root: Path = REPO) -> dict | None:
+    """``{"commit": sha, "dirty": bool}`` of the checkout this code runs from, or None outside a checkout."""
+    if not (root / ".git").exists():
+        return None
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=10)
+        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if commit.returncode != 0:
+        return None
+    return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip()) if status.returncode == 0 else None}
+
+
+def package_version() -> str:
+    try:
+        return importlib.metadata.version("pgdl-bench")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def device_description() -> str:
+    """Where measures run (the CPU; pgdl-bench computes on CPU) and which CPU: float results depend on it."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"cpu ({model})"
+
+
+def environment() -> dict:
+    return {
+        "pgdl_bench": {"version": package_version(), "git": git_commit()},
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "platform": f"{sys.platform} {platform.machine()}",
+        "device": device_description(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def measure_provenance(params: dict[str, dict]) -> dict:
+    """Per measure: version, code hash and the parameters used (``params``: name -> parameters)."""
+    out = {}
+    for name, values in params.items():
+        entry = measure_registry.get(name)
+        out[name] = {"version": entry.version, "code_hash": measure_code_hash(entry), "origin": entry.origin,
+                     "params": {k: v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)
+                                for k, v in values.items()}}
+    return out
+
+
+def task_provenance(task, fingerprint: str) -> dict:
+    """A task's identity: its fingerprint, and for a pinned zoo whether it is the recorded one."""
+    out = {"fingerprint": fingerprint, "path": str(task.path), "models": len(task.model_ids)}
+    pinned = pinned_name(task.path)
+    if pinned is not None:
+        out["pinned"] = pinned
+        out["matches_pinned"] = fingerprint == PINNED_FINGERPRINTS[pinned]
+    else:
+        same = [name for name, expected in PINNED_FINGERPRINTS.items() if expected == fingerprint]
+        if same:
+            out["same_content_as_pinned"] = same[0]  # e.g. a local build that reproduced a pinned zoo
+    return out
+
+
+def provenance(tasks: dict[str, dict] | None = None, params: dict[str, dict] | None = None) -> dict:
+    """The ``"provenance"`` object: ``environment()``, ``measures`` and ``tasks`` (from ``task_provenance``)."""
+    return {**environment(), "measures": measure_provenance(params or {}), "tasks": tasks or {}}
