@@ -3,6 +3,11 @@
 One job per model: the worker loads the model once, builds its view, and computes every pending
 measure on it (activations shared), reporting each value as soon as it exists. The parent stores each
 result the moment it arrives; a rerun computes only what the store lacks.
+
+Repeats: with ``repeats=K`` every stochastic measure (``Measure.stochastic``) is computed K times,
+repeat k on a view seeded with k (``ModelView(repeat=k)``); a deterministic one once. Repeat k >= 1
+is stored under the params key ``params_key + "#r<k>"`` (``repeat_key``); repeat 0 under the bare
+key, so results stored before repeats existed are repeat 0.
 """
 
 from __future__ import annotations
@@ -25,9 +30,10 @@ class MeasureFailure(RuntimeError):
     """A measure that raised or returned something other than a finite number on one model."""
 
 
-def model_view(task: Task, model_id: str) -> ModelView:
-    """Load one model of a task and wrap it, with the task's training split, for measures."""
-    loaded = task.load_model(model_id)
+def model_view(task: Task, model_id: str, repeat: int = 0, loaded=None) -> ModelView:
+    """Load one model of a task (unless ``loaded`` is given) and wrap it, with the task's training split,
+    for measures; ``repeat`` seeds the view's random draws (see ``ModelView``)."""
+    loaded = loaded or task.load_model(model_id)
     return ModelView(
         loaded.network,
         task.train_split(),
@@ -35,7 +41,18 @@ def model_view(task: Task, model_id: str) -> ModelView:
         model_id=model_id,
         hparams=task.hparams(model_id),
         task_name=task.name,
+        repeat=repeat,
     )
+
+
+def repeat_key(params: str, repeat: int) -> str:
+    """The store's params column of repeat ``repeat``: the params key, with ``#r<k>`` for k >= 1."""
+    return params if repeat == 0 else f"{params}#r{repeat}"
+
+
+def part_name(name: str, repeat: int) -> str:
+    """A job part (one value to compute): the measure's name, with ``#r<k>`` for repeat k >= 1."""
+    return name if repeat == 0 else f"{name}#r{repeat}"
 
 
 def finite_value(value, name: str) -> float:
@@ -63,16 +80,29 @@ def _cached_task(path: str, reference: str | None) -> Task:
 
 
 def measure_job(emit: Emitter, task_path: str, reference: str | None, model_id: str,
-                params: dict[str, dict]) -> None:
-    """Job function: the measures named in ``emit.parts`` on one model, each value reported on its own."""
+                params: dict[str, dict], parts: dict[str, tuple[str, int]] | None = None) -> None:
+    """Job function: the measures named in ``emit.parts`` on one model, each value reported on its own.
+
+    ``parts`` maps a part to its (measure, repeat) (default: the part is a measure's name, repeat 0).
+    Parts are computed repeat by repeat, each repeat on its own view (one at a time in memory); the
+    model is loaded once.
+    """
     emit.phase("load")
+    parts = parts or {}
     try:
-        view = model_view(_cached_task(task_path, reference), model_id)
+        task = _cached_task(task_path, reference)
+        loaded = task.load_model(model_id)
     except TaskFormatError as exc:
         raise JobFailed(str(exc), status="bad_input") from None
-    for name in emit.parts:
+    todo = sorted(emit.parts, key=lambda p: parts.get(p, (p, 0))[1])
+    view = None
+    for part in todo:
+        name, repeat = parts.get(part, (part, 0))
+        if view is None or view.repeat != repeat:
+            view = None  # release the previous repeat's activations first
+            view = model_view(task, model_id, repeat, loaded)
         entry = measure_registry.get(name)
-        emit.run(name, lambda: finite_value(entry(view, **params.get(name, {})), name))
+        emit.run(part, lambda: finite_value(entry(view, **params.get(name, {})), name))
 
 
 # -- parent side ------------------------------------------------------------------------------
@@ -93,8 +123,17 @@ class TaskRun:
 
     task: Task
     fingerprint: str
-    measures: dict[str, tuple[str, str]]  # name -> (params key, version)
+    measures: dict[str, tuple[str, str]]  # name -> (params key, version): repeat 0's store key
     params: dict[str, dict]
+    repeats: dict[str, int] = field(default_factory=dict)  # name -> repeats to compute (default 1)
+
+    def num_repeats(self, name: str) -> int:
+        return self.repeats.get(name, 1)
+
+    def key(self, name: str, repeat: int = 0) -> tuple[str, str]:
+        """(params column, version) of repeat ``repeat`` of a measure in the store."""
+        params, version = self.measures[name]
+        return repeat_key(params, repeat), version
 
 
 @dataclass
@@ -118,10 +157,14 @@ def measure_settings(names: list[str], overrides: dict[str, dict] | None = None)
     return out
 
 
-def prepare(task: Task, names: list[str], overrides: dict[str, dict] | None = None) -> TaskRun:
+def prepare(task: Task, names: list[str], overrides: dict[str, dict] | None = None, repeats: int = 1) -> TaskRun:
+    """A task's run of ``names``: each stochastic measure ``repeats`` times, each deterministic one once."""
+    if int(repeats) != repeats or repeats < 1:
+        raise ValueError(f"--repeats must be a positive integer, got {repeats!r}")
     params = measure_settings(names, overrides)
     keyed = {n: (params_key(params[n]), measure_registry.get(n).version) for n in names}
-    return TaskRun(task, task_fingerprint(task), keyed, params)
+    counts = {n: int(repeats) if measure_registry.get(n).stochastic else 1 for n in names}
+    return TaskRun(task, task_fingerprint(task), keyed, params, counts)
 
 
 def run_measures(
@@ -137,39 +180,45 @@ def run_measures(
     executor = executor or SerialExecutor()
     report = RunReport()
     jobs: list[Job] = []
-    owners: dict[str, TaskRun] = {}
+    owners: dict[str, tuple[TaskRun, dict[str, tuple[str, int]]]] = {}
     for run in runs:
         names = list(run.measures)
         if fresh:
             store.delete(run.fingerprint, names)
         elif retry_failed:
             store.delete_failed(run.fingerprint, names)
-        done = {n: store.rows(run.fingerprint, n, *run.measures[n]) for n in names}
+        # every (measure, repeat) as a job part, repeat 0 first
+        wanted = {part_name(n, k): (n, k) for k in range(max([run.num_repeats(n) for n in names] or [1]))
+                  for n in names if k < run.num_repeats(n)}
+        done = {part: store.rows(run.fingerprint, n, *run.key(n, k)) for part, (n, k) in wanted.items()}
         for model_id in run.task.model_ids:
-            pending = [n for n in names if model_id not in done[n]]
-            report.reused += len(names) - len(pending)
+            pending = [part for part in wanted if model_id not in done[part]]
+            report.reused += len(wanted) - len(pending)
             if not pending:
                 continue
             key = f"{run.task.name}/model_{model_id}"
-            owners[key] = run
+            parts = {part: wanted[part] for part in pending}
+            pending_names = list(dict.fromkeys(n for n, _ in parts.values()))
+            owners[key] = (run, parts)
             jobs.append(Job(
                 key=key,
                 fn=measure_job,
                 kwargs=dict(task_path=str(Path(run.task.path).resolve()),
                             reference=str(Path(run.task.metrics_path).resolve()), model_id=model_id,
-                            params={n: run.params[n] for n in pending}),
+                            params={n: run.params[n] for n in pending_names}, parts=parts),
                 parts=tuple(pending),
-                imports=tuple(plugins) + _measure_modules(pending),
+                imports=tuple(plugins) + _measure_modules(pending_names),
             ))
     total = sum(len(job.parts) for job in jobs)
     bar = tqdm(total=total, desc="measures", unit="result", disable=not progress or total == 0, leave=False)
 
     def on_result(result: PartResult) -> None:
-        run = owners[result.job]
+        run, parts = owners[result.job]
         model_id = result.job.rsplit("/model_", 1)[1]
-        params, version = run.measures[result.part]
+        name, repeat = parts[result.part]
+        params, version = run.key(name, repeat)
         value = float(result.value) if result.ok else None
-        store.put(run.fingerprint, run.task.name, model_id, result.part, params, version, result.status,
+        store.put(run.fingerprint, run.task.name, model_id, name, params, version, result.status,
                   value, result.error, result.seconds)
         report.computed += 1
         bar.update(1)
@@ -179,10 +228,13 @@ def run_measures(
     finally:
         bar.close()
     for run in runs:
-        for name, (params, version) in run.measures.items():
-            for model_id, row in store.rows(run.fingerprint, name, params, version).items():
-                if row.status != "ok":
-                    report.failures.append(Failure(run.task.name, model_id, name, row.status, row.error))
+        for name in run.measures:
+            failed: dict[str, Failure] = {}  # one failure per model and measure, whichever repeat
+            for k in range(run.num_repeats(name)):
+                for model_id, row in store.rows(run.fingerprint, name, *run.key(name, k)).items():
+                    if row.status != "ok" and model_id not in failed:
+                        failed[model_id] = Failure(run.task.name, model_id, name, row.status, row.error)
+            report.failures += failed.values()
     return report
 
 
@@ -196,9 +248,21 @@ def _measure_modules(names: list[str]) -> tuple[str, ...]:
     return tuple(modules)
 
 
-def stored_values(store: ResultStore, run: TaskRun, name: str) -> dict[str, float] | None:
-    """{"model_<id>": value} of a measure on a task, or None while any model lacks an ok result."""
-    rows = store.rows(run.fingerprint, name, *run.measures[name])
+def stored_values(store: ResultStore, run: TaskRun, name: str, repeat: int = 0) -> dict[str, float] | None:
+    """{"model_<id>": value} of a measure's repeat on a task, or None while any model lacks an ok result."""
+    rows = store.rows(run.fingerprint, name, *run.key(name, repeat))
     if any(rows.get(m) is None or rows[m].status != "ok" for m in run.task.model_ids):
         return None
     return {f"model_{m}": rows[m].value for m in run.task.model_ids}
+
+
+def stored_repeats(store: ResultStore, run: TaskRun, name: str) -> list[dict[str, float]] | None:
+    """Every repeat's values of a measure on a task (``stored_values`` of 0 .. K-1), or None while any
+    repeat lacks an ok result on some model."""
+    out = []
+    for k in range(run.num_repeats(name)):
+        values = stored_values(store, run, name, k)
+        if values is None:
+            return None
+        out.append(values)
+    return out

@@ -94,7 +94,8 @@ def _slice_scores(tables: np.ndarray, starts: np.ndarray) -> np.ndarray:
     mean_k MI(gap sign; measure sign) / mean_k H(gap sign), one value per group."""
     totals = tables.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = tables / totals
+        # an empty table (no model pair with that combination: only in a resampled zoo) adds nothing
+        p = np.divide(tables, totals, out=np.zeros_like(tables), where=totals > 0)
         p_gap = np.stack([p[:, 0] + p[:, 1], p[:, 2] + p[:, 3]], axis=1)  # (K, 2)
         p_meas = np.stack([p[:, 0] + p[:, 2], p[:, 1] + p[:, 3]], axis=1)  # (K, 2)
         expected = p_gap[:, [0, 0, 1, 1]] * p_meas[:, [0, 1, 0, 1]]
@@ -199,8 +200,14 @@ def granulated_kendall(pred: np.ndarray, arrays: TaskArrays) -> dict[str, float]
     return out
 
 
-def evaluate(predictions: dict, task: Task | TaskArrays, where: str = "predictions") -> dict:
-    """Every score of one set of predictions on one task, as a JSON-ready dict (fractions, not x100)."""
+def evaluate(predictions: dict, task: Task | TaskArrays, where: str = "predictions", sign: int = 1) -> dict:
+    """Every score of one set of predictions on one task, as a JSON-ready dict (fractions, not x100).
+
+    ``sign`` orients the predictions for the robust sign-error (+1: larger predicts a larger gap, the
+    ``.predict`` convention; -1 for a measure registered with sign -1); CMI and tau ignore it.
+    """
+    from .robust import robust_sign_error
+
     arrays = task if isinstance(task, TaskArrays) else TaskArrays.from_task(task)
     pred = prediction_vector(predictions, arrays, where)
     result = conditional_mutual_information(dict(zip(arrays.keys, pred)), arrays, where)
@@ -209,5 +216,6 @@ def evaluate(predictions: dict, task: Task | TaskArrays, where: str = "predictio
         "conditions": {"|".join(c): v for c, v in result.conditions.items()},
         "kendall_tau": kendall_tau(pred, arrays.gaps),
         "granulated_kendall": granulated_kendall(pred, arrays),
+        "robust_sign_error": robust_sign_error(pred, arrays, sign),
         "num_models": len(pred),
     }
