@@ -248,8 +248,9 @@ def _cmd_score(args) -> int:
     else:
         _print_table(rows)
         if written:
-            print(f"\nCMI, tau and psi: mean over repeats +- half the 95% interval ({INTERVAL_METHOD}); robust: "
-                  f"worst-case sign-error over hyperparameters (0 best, 0.5 a coin flip); vs best: {TEST_METHOD}.\n"
+            print(f"\nCMI, tau, psi: mean over {args.repeats} repeat(s) of each stochastic measure +- half the 95% "
+                  "t-interval; robust: worst-case sign-error over hyperparameters (Dziugaite et al. 2020; 0 best, "
+                  "0.5 a coin flip); vs best: paired bootstrap over models and repeats, tied when p >= 0.05.\n"
                   f".predict files written under {args.out}/<measure>/<task>.predict (repeat k >= 1 in "
                   f"<measure>/repeat-<k>/; {report.computed} results computed, {report.reused} reused from "
                   f"{store.path})", file=sys.stderr)
@@ -264,7 +265,8 @@ def _cmd_leaderboard(args) -> int:
         info = {}
         for name in c.names:
             m = measure_registry.get(name)
-            info[name] = {"sign": m.sign, "source": m.source, "description": m.description}
+            info[name] = {"sign": m.sign, "source": m.source, "description": m.description,
+                          "stochastic": m.stochastic}
         board, _ = make_leaderboard(c.runs, c.store, c.names, args.out, info)
     out = Path(args.out)
     scored = sum(1 for r in board["rows"] if not r["reference"] and r["mean_cmi_x100"] is not None)
