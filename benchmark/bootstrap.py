@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.sparse import csr_matrix
 
 from .scoring import TaskArrays, conditioning_sets
 
@@ -58,12 +59,12 @@ def t_interval(values, exact: bool = False, level: float = LEVEL) -> tuple[float
 # -- the CMI on bootstrap resamples ---------------------------------------------------------------
 
 
-def _condition_tables(arrays: TaskArrays) -> tuple[np.ndarray, np.ndarray]:
+def _condition_tables(arrays: TaskArrays) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """For every unordered conditioning set (the two orders of a pair share their tables and score):
-    the table of every ordered model pair (i, j), numbered across sets, as (C, N * N); and the index
-    of each set's first table (C,). Pair (i, j) of set c is in table start_c + g_i * G + g_j, g the
-    combination of the set's hyperparameter values."""
-    seen, tables, starts = set(), [], []
+    the table of every ordered model pair (i, j), numbered across sets, as (C, N * N); the index of
+    each set's first table (C,); and each model's group one-hot (N, G) per set. Pair (i, j) of set c
+    is in table start_c + g_i * G + g_j, g the combination of the set's hyperparameter values."""
+    seen, tables, starts, groups = set(), [], [], []
     offset = 0
     for cond in conditioning_sets(arrays.names):
         if frozenset(cond) in seen:
@@ -76,23 +77,14 @@ def _condition_tables(arrays: TaskArrays) -> tuple[np.ndarray, np.ndarray]:
             size *= arrays.sizes[name]
         tables.append(offset + (code[:, None] * size + code[None, :]).ravel())
         starts.append(offset)
+        groups.append(np.eye(size)[code])
         offset += size * size
-    return np.stack(tables), np.array(starts)
+    return np.stack(tables), np.array(starts), groups
 
 
-def _mi_and_entropy(tables: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """MI(gap sign; measure sign) and H(gap sign) of 2x2 tables (..., 4), cells ordered as the official
-    scorer's (2 * [gap_i > gap_j] + [pred_i > pred_j]). An empty table (no pair of models drawn: only
-    in a resample) has both 0, so it adds nothing to the sums they go into."""
-    totals = tables.sum(axis=-1, keepdims=True)
-    p = np.divide(tables, totals, out=np.zeros_like(tables), where=totals > 0)
-    p_gap = np.stack([p[..., 0] + p[..., 1], p[..., 2] + p[..., 3]], axis=-1)
-    p_meas = np.stack([p[..., 0] + p[..., 2], p[..., 1] + p[..., 3]], axis=-1)
-    expected = p_gap[..., [0, 0, 1, 1]] * p_meas[..., [0, 1, 0, 1]]
-    positive = p > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(positive, p * np.log2(np.where(positive, p, 1.0) / np.where(positive, expected, 1.0)), 0.0)
-    return terms.sum(axis=-1), -(p_gap * np.log2(p_gap + 1e-12)).sum(axis=-1)
+def _xlogx(x: np.ndarray) -> np.ndarray:
+    """x log2 x, 0 at 0."""
+    return x * np.log2(np.where(x > 0, x, 1.0))
 
 
 class BootstrapCMI:
@@ -100,39 +92,59 @@ class BootstrapCMI:
 
     A resample with model i drawn w_i times counts the ordered pair (i, j) w_i w_j times. With the
     pair weights P (B, N^2) computed once, the counts of every table cell of every conditioning set
-    are one sparse product P Z, Z the (N^2, 4 T) indicator of each pair's cell in each set (C nonzeros
-    per pair). Per conditioning set the score is sum MI / sum H over its tables (the official
+    are one sparse product P Z, Z the indicator of each pair's table and cell in each set (C nonzeros
+    per pair). Each table's total and its count of pairs with gap_i > gap_j do not depend on the
+    measure and are counted once; a measure then needs only its pairs with pred_i > pred_j, split by
+    the gap sign. Per conditioning set the score is sum MI / sum H over its tables (the official
     mean / mean: the counts cancel); the CMI is the minimum over sets that have one.
     """
 
     def __init__(self, arrays: TaskArrays, weights: np.ndarray):
         weights = np.asarray(weights, dtype=np.float64)
         n = len(arrays.keys)
-        self.tables, self.starts = _condition_tables(arrays)
+        self.tables, self.starts, groups = _condition_tables(arrays)
         self.num_tables = int(self.tables.max()) + 1
         # (N^2, B), pair-major so that the sparse product runs over contiguous rows; float32 is exact
         # here (integer counts below 2^24) and halves the memory traffic
-        pair = (weights.T[:, None, :] * weights.T[None, :, :]).reshape(n * n, len(weights))
-        self.pair_weights = pair.astype(np.float32)
+        columns = np.ascontiguousarray(weights.T)
+        pair = (columns[:, None, :] * columns[None, :, :]).reshape(n * n, len(weights))
+        self.pair_weights = np.ascontiguousarray(pair, dtype=np.float32)
         if len(weights) and float(pair.sum(axis=0).max()) >= 2**24:
             self.pair_weights = pair  # too many pairs for float32 to count exactly
         gaps = arrays.gaps
-        self.gap_cells = 2 * (gaps[:, None] > gaps[None, :]).ravel().astype(np.int64)
-        self.num_models = n
+        self.gap_greater = (gaps[:, None] > gaps[None, :]).ravel()
+        # what does not depend on the measure: each table's total and its pairs with gap_i > gap_j,
+        # their x log x terms, and H(gap sign) summed over each conditioning set's tables
+        sums = [weights @ g for g in groups]  # (B, G): weight of each group; a table's total is a product
+        self.totals = np.concatenate([(w[:, :, None] * w[:, None, :]).reshape(len(weights), -1) for w in sums], axis=1)
+        self.n_gap = self._count(self.gap_greater, np.zeros(n * n, dtype=np.int64), 1)[..., 0]
+        self.safe_totals = np.where(self.totals > 0, self.totals, 1.0)
+        self.gap_terms = _xlogx(self.totals) - _xlogx(self.n_gap) - _xlogx(self.totals - self.n_gap)
+        p_gap = np.stack([1 - self.n_gap / self.safe_totals, self.n_gap / self.safe_totals], axis=-1)
+        entropy = np.where(self.totals > 0, -(p_gap * np.log2(p_gap + 1e-12)).sum(axis=-1), 0.0)  # as the scorer
+        self.entropy = np.add.reduceat(entropy, self.starts, axis=1)
+
+    def _count(self, selected: np.ndarray, cells: np.ndarray, num_cells: int) -> np.ndarray:
+        """Weighted counts (B, T, num_cells) of the ``selected`` ordered pairs, by table and by ``cells``."""
+        pairs = np.flatnonzero(selected)
+        columns = (self.tables[:, pairs] * num_cells + cells[pairs][None, :]).ravel()
+        z = csr_matrix((np.ones(columns.size, dtype=self.pair_weights.dtype), (columns, np.tile(pairs, len(self.tables)))),
+                       shape=(num_cells * self.num_tables, len(selected)))
+        return (z @ self.pair_weights).T.reshape(-1, self.num_tables, num_cells).astype(np.float64)
 
     def __call__(self, pred: np.ndarray) -> np.ndarray:
-        from scipy.sparse import csr_matrix
-
         pred = np.asarray(pred, dtype=np.float64)
-        cells = self.gap_cells + (pred[:, None] > pred[None, :]).ravel()
-        columns = (self.tables * 4 + cells[None, :]).ravel()  # (C * N^2,), set-major
-        pairs = np.tile(np.arange(cells.size), len(self.tables))
-        z = csr_matrix((np.ones(columns.size, dtype=self.pair_weights.dtype), (columns, pairs)),
-                       shape=(4 * self.num_tables, cells.size))
-        counts = (z @ self.pair_weights).T.reshape(-1, self.num_tables, 4).astype(np.float64)  # (B, T, 4)
-        mi, h = _mi_and_entropy(counts)
+        # only pairs with pred_i > pred_j (at most half of them) need counting: the cells with
+        # pred_i <= pred_j follow from the totals and the gap counts
+        greater = (pred[:, None] > pred[None, :]).ravel()
+        counts = self._count(greater, self.gap_greater.astype(np.int64), 2)
+        n01, n11 = counts[..., 0], counts[..., 1]
+        n_meas = n01 + n11
+        # MI = H(gap) + H(meas) - H(gap, meas), in counts: (sum xlogx(cells) - xlogx(margins) + xlogx(total)) / total
+        mi = (_xlogx(self.totals - self.n_gap - n01) + _xlogx(n01) + _xlogx(self.n_gap - n11) + _xlogx(n11)
+              - _xlogx(n_meas) - _xlogx(self.totals - n_meas) + self.gap_terms) / self.safe_totals
         with np.errstate(invalid="ignore", divide="ignore"):
-            scores = np.add.reduceat(mi, self.starts, axis=1) / np.add.reduceat(h, self.starts, axis=1)
+            scores = np.add.reduceat(mi, self.starts, axis=1) / self.entropy
         finite = np.where(np.isnan(scores), np.inf, scores).min(axis=1)
         return np.where(np.isinf(finite), np.nan, finite)
 
