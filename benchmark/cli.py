@@ -111,8 +111,10 @@ def _print_table(rows: list[tuple[str, str, dict]]) -> None:
                       _fmt(robust) if robust is not None else "nan",
                       _versus_best(scores.get("comparison_with_best")), worst))
     heads = ("task", "measure", "CMI x100", "tau", "psi", "robust", "vs best", "worst conditioning pair")
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(heads)]
     right = (False, False, True, True, True, True, False, False)
+    if not any(c[6] for c in cells):  # no comparison (evaluate): no column
+        heads, right, cells = heads[:6] + heads[7:], right[:6] + right[7:], [c[:6] + c[7:] for c in cells]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(heads)]
 
     def line(values):
         return "  ".join(v.rjust(w) if r else v.ljust(w) for v, w, r in zip(values, widths, right)).rstrip()

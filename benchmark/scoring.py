@@ -173,6 +173,26 @@ def kendall_tau(pred: np.ndarray, gaps: np.ndarray) -> float:
     return float(kendalltau(pred, gaps).statistic)
 
 
+def cell_kendall_taus(pred: np.ndarray, gaps: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """Kendall's tau-b between ``pred`` and ``gaps`` within each group of models (``cells``: a group id
+    per model, 0 .. G-1), all groups at once: (concordant - discordant) / sqrt((n0 - n1)(n0 - n2)) over
+    the pairs inside a group, n1 and n2 its pairs tied in pred and in gap (scipy's tau-b; NaN where
+    a group has fewer than two models or all its values or all its gaps are equal)."""
+    i, j = np.triu_indices(len(pred), k=1)
+    same = cells[i] == cells[j]
+    i, j = i[same], j[same]
+    group = cells[i]
+    size = int(cells.max()) + 1 if len(cells) else 0
+    dp, dg = np.sign(pred[i] - pred[j]), np.sign(gaps[i] - gaps[j])
+    n0 = np.bincount(group, minlength=size).astype(np.float64)
+    n1 = np.bincount(group, dp == 0, minlength=size)
+    n2 = np.bincount(group, dg == 0, minlength=size)
+    score = np.bincount(group, dp * dg, minlength=size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        denominator = np.sqrt((n0 - n1) * (n0 - n2))
+        return np.where(denominator > 0, score / np.where(denominator > 0, denominator, 1.0), np.nan)
+
+
 def granulated_kendall(pred: np.ndarray, arrays: TaskArrays) -> dict[str, float]:
     """Granulated Kendall coefficient (Jiang et al., ICLR 2020, eq. 4).
 
@@ -181,20 +201,15 @@ def granulated_kendall(pred: np.ndarray, arrays: TaskArrays) -> dict[str, float]
     undefined (all gaps or all values equal) are skipped. ``psi`` is the mean over hyperparameters.
     """
     out: dict[str, float] = {}
+    pred = np.asarray(pred, dtype=np.float64)
     for name in arrays.names:
         others = [n for n in arrays.names if n != name]
         key = np.zeros(len(pred), dtype=np.int64)
         for n in others:
             key = key * arrays.sizes[n] + arrays.codes[n]
-        taus = []
-        for cell in np.unique(key):
-            members = key == cell
-            if members.sum() < 2:
-                continue
-            tau = kendall_tau(pred[members], arrays.gaps[members])
-            if not math.isnan(tau):
-                taus.append(tau)
-        out[name] = float(np.mean(taus)) if taus else float("nan")
+        taus = cell_kendall_taus(pred, arrays.gaps, np.unique(key, return_inverse=True)[1].ravel())
+        taus = taus[~np.isnan(taus)]
+        out[name] = float(np.mean(taus)) if len(taus) else float("nan")
     values = [v for v in out.values() if not math.isnan(v)]
     out["psi"] = float(np.mean(values)) if values else float("nan")
     return out
