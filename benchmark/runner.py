@@ -92,6 +92,7 @@ def measure_job(emit: Emitter, task_path: str, reference: str | None, model_id: 
     try:
         task = _cached_task(task_path, reference)
         loaded = task.load_model(model_id)
+        task.train_split()  # read (and cached) here, so that a bad split is bad input, not a measure's error
     except TaskFormatError as exc:
         raise JobFailed(str(exc), status="bad_input") from None
     todo = sorted(emit.parts, key=lambda p: parts.get(p, (p, 0))[1])
