@@ -207,7 +207,10 @@ def paired_test(per_task: dict[str, tuple[TaskArrays, dict[str, np.ndarray]]], r
             cmis = np.stack([scorer(row) for row in rows], axis=1)  # (B, K)
             boot[m] += np.nansum(cmis * repeat_draws[k], axis=1) / len(tasks)
             point[m] += float(np.mean([plain(row)[0] for row in rows])) / len(tasks)
-    best = max(measures, key=lambda m: (point[m], m))
+    measures = [m for m in measures if math.isfinite(point[m])]  # undefined CMI (all gaps equal): no test
+    if not measures:
+        return {}
+    best = min(measures, key=lambda m: (-point[m], m))  # the leaderboard's order: by mean, then by name
     out = {}
     for m in measures:
         if m == best:
