@@ -105,12 +105,10 @@ class BootstrapCMI:
         self.tables, self.starts, groups = _condition_tables(arrays)
         self.num_tables = int(self.tables.max()) + 1
         # (N^2, B), pair-major so that the sparse product runs over contiguous rows; float32 is exact
-        # here (integer counts below 2^24) and halves the memory traffic
-        columns = np.ascontiguousarray(weights.T)
-        pair = (columns[:, None, :] * columns[None, :, :]).reshape(n * n, len(weights))
-        self.pair_weights = np.ascontiguousarray(pair, dtype=np.float32)
-        if len(weights) and float(pair.sum(axis=0).max()) >= 2**24:
-            self.pair_weights = pair  # too many pairs for float32 to count exactly
+        # for integer weights whose pair counts stay below 2^24, and halves the memory traffic
+        exact32 = not len(weights) or float(weights.sum(axis=1).max()) ** 2 < 2**24  # every count below 2^24
+        columns = np.ascontiguousarray(weights.T, dtype=np.float32 if exact32 else np.float64)
+        self.pair_weights = (columns[:, None, :] * columns[None, :, :]).reshape(n * n, len(weights))
         gaps = arrays.gaps
         self.gap_greater = (gaps[:, None] > gaps[None, :]).ravel()
         # what does not depend on the measure: each table's total and its pairs with gap_i > gap_j,
