@@ -62,7 +62,8 @@ def _cmd_measures(args) -> int:
         for name in names:
             m = measure_registry.get(name)
             out[name] = {"description": m.description, "source": m.source, "sign": m.sign,
-                         "version": m.version, "params": {k: repr(v) for k, v in m.params.items()}}
+                         "version": m.version, "params": {k: repr(v) for k, v in m.params.items()},
+                         "stochastic": m.stochastic}
         print(json.dumps(out, indent=2))
         return 0
     width = max(len(n) for n in names)

@@ -76,9 +76,12 @@ def test_stochastic_flag_matches_what_the_measure_draws(name, tiny):
         assert name in DETERMINISTIC
 
 
-def test_builtin_deterministic_set():
+def test_builtin_deterministic_set(capsys):
     assert len(BUILTIN) == 34
     assert {n for n in BUILTIN if not measures.get(n).stochastic} == DETERMINISTIC
+    assert main(["measures", "--json"]) == 0  # listed with the flag
+    listed = json.loads(capsys.readouterr().out)
+    assert {n for n in BUILTIN if not listed[n]["stochastic"]} == DETERMINISTIC
 
 
 def test_repeat_zero_keeps_the_old_seeds_and_other_repeats_differ(tiny):
