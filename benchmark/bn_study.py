@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from task_loaders import load_task
+from task_loaders import TaskFormatError, load_task
 
 from .runner import model_view
 from .zoo_builder import build_zoo
@@ -113,7 +113,7 @@ def run_study(recipe: str, out: str | Path, task_path: str | None = None, n: int
     path = Path(task_path) if task_path else build_zoo(recipe, data=data, progress=progress)
     task = load_task(path)
     if "batchnorm" not in task.grid.names:
-        raise ValueError(f"{path}: a BatchNorm study needs a 'batchnorm' hyperparameter in the grid")
+        raise TaskFormatError(f"{path}: a BatchNorm study needs a 'batchnorm' hyperparameter in the grid")
     rows = collect(task, n=n, progress=progress)
     out = Path(out)
     write_outputs(rows, out, f"BatchNorm study: {task.name}")

@@ -7,11 +7,15 @@ Bad input gives one line on stderr naming the file, model or layer at fault and 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import math
 import re
+import signal
 import sys
+import threading
 import time
+import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,23 +23,24 @@ from pathlib import Path
 import numpy as np
 
 import measures as measure_registry
-from task_loaders import TaskFormatError, load_task
+from task_loaders import TaskFormatError, UsageError, load_task
 from task_loaders.zoo import DEFAULT_ZOOS, RECIPES, get_recipe, zoo_cache_dir
 
+from .bootstrap import INTERVAL_METHOD, TEST_METHOD, paired_test
 from .executor import DEFAULT_BUDGET_S, LocalExecutor, make_executor
 from .leaderboard import safe_filename
 from .plugins import load_plugin
 from .predict_files import read_predict, write_predict
-from .bootstrap import INTERVAL_METHOD, TEST_METHOD, paired_test
 from .repeats import summarize
-from .runner import Failure, MeasureFailure, prepare, run_measures, stored_repeats
+from .runner import Failure, MeasureFailure, final_values, prepare, run_measures
 from .scoring import PredictionError, TaskArrays, evaluate
-from .store import ResultStore
+from .store import ResultStore, StoreError
 from .submission import submission_dir
 from .zoo_builder import TRAIN_BUDGET_S, ZooBuildError, build_zoo, default_zoo_paths
 
 EXIT_BAD_INPUT = 2
 EXIT_MEASURE_FAILED = 1
+EXIT_INTERNAL_ERROR = 3
 # Repeats of each stochastic measure by default: the main job (`make run`, both embedded zoos, every
 # measure) then stays under 5 minutes cold on a 2-core machine (README, "Uncertainty").
 DEFAULT_REPEATS = 3
@@ -154,11 +159,23 @@ def _failure_lines(failures: list[Failure]) -> list[str]:
         models = sorted({f"{f.task}/model_{f.model_id}" for f in items}, key=_natural)
         names = sorted({f.measure for f in items})
         shown = ", ".join(models[:6]) + (f" and {len(models) - 6} more" if len(models) > 6 else "")
-        what = "timed out" if status == "timeout" else "failed"
+        what = {"timeout": "timed out", "lost": "lost"}.get(status, "failed")
         if len(items) == 1:
             error = items[0].error
-        lines.append(f"{error} [{', '.join(names)} {what} on {shown}]")
+        replayed = " (stored by an earlier run; add --retry-failed to compute it again)" if any(
+            f.replayed for f in items) else ""
+        lines.append(f"{error} [{', '.join(names)} {what} on {shown}]{replayed}")
     return lines
+
+
+def _stale_line(stale: list[tuple[str, str]]) -> str | None:
+    """One line saying which stored results were made by other code, and are being recomputed."""
+    if not stale:
+        return None
+    names = sorted({m for _, m in stale})
+    tasks = sorted({t for t, _ in stale}, key=_natural)
+    return (f"stored results of {', '.join(names)} on {', '.join(tasks)} were made by other code "
+            "(an edited measure or another package version): recomputed with the current code")
 
 
 def _natural(text: str):
@@ -202,6 +219,9 @@ def _computed(args):
 def _exit_status(computed: _Computed) -> int:
     """Print one line per error; 2 for bad input, 1 for a failed measure, else 0."""
     report, load_failures = computed.report, computed.load_failures
+    stale = _stale_line(report.stale)
+    if stale:
+        print(f"pgdl-bench: note: {stale}", file=sys.stderr)
     for line in load_failures + _failure_lines(report.failures):
         print(f"pgdl-bench: error: {line}", file=sys.stderr)
     if load_failures or any(f.status == "bad_input" for f in report.failures):
@@ -229,7 +249,7 @@ def _cmd_score(args) -> int:
             arrays = TaskArrays.from_task(run.task)
             matrices = {}
             for name in names:
-                repeats = stored_repeats(store, run, name)
+                repeats = final_values(store, run, name, report)
                 if repeats is None:
                     continue
                 entry = measure_registry.get(name)
@@ -283,7 +303,7 @@ def _cmd_leaderboard(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    task = load_task(args.task, args.reference)
+    task = load_task(args.task, args.reference, models=False)  # scoring needs model_configs.json only
     predictions = read_predict(args.predict_file)
     scores = evaluate(predictions, task, where=str(args.predict_file), sign=args.sign)
     if args.json:
@@ -291,6 +311,24 @@ def _cmd_evaluate(args) -> int:
     else:
         _print_table([(task.name, Path(args.predict_file).name, scores)])
     return 0
+
+
+def _seconds(text: str) -> float:
+    """A time budget: a positive finite number of seconds (0, negatives, nan and inf are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number of seconds, got {text!r}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, like every other error of the command line."""
+
+    def error(self, message: str):
+        self.exit(EXIT_BAD_INPUT, f"pgdl-bench: error: {message} (see {self.prog} --help)\n")
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -307,7 +345,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--repeats", type=_positive_int, default=DEFAULT_REPEATS, metavar="K",
                    help=f"run each stochastic measure with K independent seeds (deterministic ones once) and report "
                    f"means with 95%% intervals over them (default: {DEFAULT_REPEATS})")
-    g.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S,
+    g.add_argument("--budget", type=_seconds, default=DEFAULT_BUDGET_S,
                    help=f"seconds allowed per model and measure (default: {DEFAULT_BUDGET_S:g}, the competition's)")
     _add_plugin_options(g)
 
@@ -332,7 +370,7 @@ def _add_plugin_options(g) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="pgdl-bench",
         description="Benchmark complexity measures at predicting generalization (NeurIPS 2020 PGDL style).",
     )
@@ -448,19 +486,49 @@ def _cmd_zoo_build(args) -> int:
     return 0
 
 
+# The errors this program raises on purpose, each with a message that names what is at fault.
+BAD_INPUT_ERRORS = (TaskFormatError, UsageError, PredictionError, measure_registry.MeasureError, StoreError)
+FAILURE_ERRORS = (MeasureFailure, ZooBuildError)
+# File-system refusals: the environment's doing (a read-only or full disk), never a bug of ours.
+ENVIRONMENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
+
+
+def _terminated(signum, frame):
+    raise KeyboardInterrupt  # unwinds like Ctrl-C: workers stopped, every finished result already stored
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():  # SIGTERM stops a run cleanly, like Ctrl-C
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         return args.func(args)
-    except (TaskFormatError, PredictionError, measure_registry.MeasureError, ValueError) as exc:
+    except BAD_INPUT_ERRORS as exc:
         print(f"pgdl-bench: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (MeasureFailure, ZooBuildError) as exc:
+    except FAILURE_ERRORS as exc:
         print(f"pgdl-bench: error: {exc}", file=sys.stderr)
         return EXIT_MEASURE_FAILED
+    except OSError as exc:
+        if exc.errno not in ENVIRONMENT_ERRNOS:
+            return _internal_error()
+        where = exc.filename or getattr(args, "out", None) or "a file"
+        print(f"pgdl-bench: error: {where}: cannot write ({exc.strerror}); choose a writable place "
+              "(--out, --store or PGDL_BENCH_HOME)", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("pgdl-bench: interrupted", file=sys.stderr)
         return 130
+    except Exception:
+        return _internal_error()
+
+
+def _internal_error() -> int:
+    """Anything not raised on purpose is a bug here: show the traceback and ask for a report."""
+    traceback.print_exc()
+    print("pgdl-bench: internal error: this is a bug in pgdl-bench, not in your input; please report it "
+          "to the maintainers with the traceback above and the command you ran", file=sys.stderr)
+    return EXIT_INTERNAL_ERROR
 
 
 if __name__ == "__main__":

@@ -8,7 +8,10 @@ every part result to ``on_result`` in the parent, which stores it at once: nothi
 Local backend: long-lived worker processes (started with ``subprocess``, so they work inside daemonic
 Dask workers too), one job at a time each. A part that runs past its budget gets its worker killed
 and is recorded as a timeout; the job's remaining parts go back to the queue. A worker that dies
-(killed, segfault, out of memory) has its job retried on a fresh worker, up to ``max_attempts``.
+(killed, segfault, out of memory, ``os._exit``) is blamed on the part it was running: the job's
+other parts go back to the queue (that part last) and are computed on a fresh worker; only a part
+that its worker died in ``max_attempts`` times is recorded as failed. Workers die with their parent
+(``benchmark.worker``) and print to stderr, never to the parent's stdout.
 Dask backend: each job is a Dask task that runs it in such a worker on the Dask worker's machine.
 The executor knows nothing of measures: the zoo trainer runs through it too.
 """
@@ -18,10 +21,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, Pipe, wait
 from typing import Any, Callable, Iterable
+
+from task_loaders.errors import UsageError
+
+from .streams import stdout_to_stderr
 
 DEFAULT_BUDGET_S = 300.0  # the competition's per-model budget
 STARTUP_GRACE_S = 120.0  # a fresh worker's interpreter start and imports do not count against a budget
@@ -69,7 +77,7 @@ class Emitter:
         start = time.perf_counter()
         try:
             value = fn()
-        except Exception as exc:  # third-party code: report, then go on with the next part
+        except (Exception, SystemExit) as exc:  # third-party code (sys.exit too): report, go on with the next part
             self._send(("part", self.job.key, part, "error", None, _describe(exc), time.perf_counter() - start))
             return None
         self._send(("part", self.job.key, part, "ok", value, "", time.perf_counter() - start))
@@ -104,7 +112,7 @@ def run_job_here(job: Job, send: Callable[[tuple], None]) -> None:
         job.fn(Emitter(send, job), **job.kwargs)
     except JobFailed as exc:
         send(("job_failed", job.key, exc.status, str(exc)))
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         send(("job_failed", job.key, "error", _describe(exc)))
     send(("done", job.key))
 
@@ -152,18 +160,24 @@ class SerialExecutor:
 
     def run(self, jobs: list[Job], on_result: Callable[[PartResult], None]) -> None:
         tracker = _Tracker(jobs, on_result)
-        for job in jobs:
-            run_job_here(job, tracker.handle)
+        with stdout_to_stderr():  # a measure that prints must not corrupt --json output
+            for job in jobs:
+                run_job_here(job, tracker.handle)
 
 
 class _Worker:
     def __init__(self, threads: int):
         parent, child = Pipe(duplex=True)
         env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+        # The kernel's parent-death signal follows the thread that started the child: only the main
+        # thread lives as long as this process (Dask runs tasks on pool threads that come and go).
+        on_linux_main = sys.platform.startswith("linux") and threading.current_thread() is threading.main_thread()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "benchmark.worker", str(child.fileno())],
+            [sys.executable, "-m", "benchmark.worker", str(child.fileno()), str(os.getpid()),
+             "pdeathsig" if on_linux_main else "poll"],
             pass_fds=(child.fileno(),),
             env=env,
+            start_new_session=True,  # Ctrl-C reaches the parent only; the parent stops its workers
         )
         child.close()
         self.conn: Connection = parent
@@ -212,20 +226,22 @@ class LocalExecutor:
         self.max_attempts = max_attempts
         self.keep_alive = keep_alive  # keep idle workers between run() calls (saves their start-up)
         self._pool: list[_Worker] = []
+        self._crashes: dict[tuple[str, str], int] = {}  # (job, part or phase) -> worker deaths while running it
 
     def run(self, jobs: list[Job], on_result: Callable[[PartResult], None]) -> None:
         tracker = _Tracker(jobs, on_result)
         queue = [job for job in jobs if job.parts]
         pool = self._pool
+        self._crashes.clear()
         try:
             while queue or any(w.job is not None for w in pool):
-                for worker in pool:
+                for worker in list(pool):
                     if worker.job is None and queue:
-                        worker.assign(queue.pop(0), self.budget)
+                        self._assign(worker, queue.pop(0), tracker, queue, pool)
                 while queue and len(pool) < self.workers:
                     worker = _Worker(self.threads)
                     pool.append(worker)
-                    worker.assign(queue.pop(0), self.budget)
+                    self._assign(worker, queue.pop(0), tracker, queue, pool)
                 busy = [w for w in pool if w.job is not None]
                 timeout = max(0.0, min(w.deadline for w in busy) - time.monotonic())
                 ready = wait([w.conn for w in busy], timeout=timeout)
@@ -244,6 +260,12 @@ class LocalExecutor:
                 elif not self.keep_alive:
                     worker.stop()
                     pool.remove(worker)
+
+    def _assign(self, worker: _Worker, job: Job, tracker: _Tracker, queue: list[Job], pool: list[_Worker]) -> None:
+        try:
+            worker.assign(job, self.budget)
+        except OSError:  # a kept idle worker died meanwhile: its pipe is broken
+            self._crashed(worker, tracker, queue, pool)
 
     def _receive(self, worker: _Worker, tracker: _Tracker, queue: list[Job], pool: list[_Worker]) -> None:
         try:
@@ -264,19 +286,30 @@ class LocalExecutor:
         pool.remove(worker)
 
     def _crashed(self, worker: _Worker, tracker: _Tracker, queue: list[Job], pool: list[_Worker]) -> None:
-        job = worker.job
+        """A worker died: blame the part it was running, requeue the job's other parts (that part last).
+
+        A death in a phase that is not a part (loading the model) is the whole job's: every part needs it.
+        """
+        job, running = worker.job, worker.part
         self._replace(worker, pool)
-        code = worker.process.returncode
         remaining = tracker.remaining(job.key)
         if not remaining:
             return
-        if job.attempt < self.max_attempts:
-            queue.insert(0, replace(job, parts=remaining, attempt=job.attempt + 1))
-        else:
+        suspect = running if running in remaining else None
+        blame = (job.key, running or "start-up")
+        crashes = self._crashes[blame] = self._crashes.get(blame, 0) + 1
+        if crashes >= self.max_attempts:
+            code = worker.process.returncode
             cause = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
-            tracker.fail_remaining(
-                job.key, "error", f"worker process died ({cause}) {job.attempt} times while running {worker.part}"
-            )
+            message = f"worker process died ({cause}) {crashes} times while running {blame[1]}"
+            if suspect is None:
+                tracker.fail_remaining(job.key, "error", message)
+                return
+            tracker.record(PartResult(job.key, suspect, "error", error=message))
+            remaining = tracker.remaining(job.key)
+        order = tuple(p for p in remaining if p != suspect) + tuple(p for p in remaining if p == suspect)
+        if order:
+            queue.insert(0, replace(job, parts=order, attempt=job.attempt + 1))
 
     def _timeout(self, worker: _Worker, tracker: _Tracker, queue: list[Job], pool: list[_Worker]) -> None:
         job, part = worker.job, worker.part
@@ -317,9 +350,13 @@ class DaskExecutor:
         try:
             from distributed import Client, as_completed
         except ImportError:  # pragma: no cover - optional extra
-            raise RuntimeError("the Dask backend needs the 'dask' extra: pip install 'pgdl-bench[dask]'") from None
+            raise UsageError("the Dask backend needs the 'dask' extra: pip install 'pgdl-bench[dask]'") from None
         tracker = _Tracker(jobs, on_result)
-        with Client(self.scheduler, timeout="30s") as client:
+        try:
+            client = Client(self.scheduler, timeout="30s")
+        except OSError as exc:
+            raise UsageError(f"--scheduler {self.scheduler}: cannot connect to a Dask scheduler ({exc})") from None
+        with client:
             futures = {
                 client.submit(_run_isolated, job, self.budget, self.threads, pure=False, key=f"pgdl-{job.key}-{i}"): job
                 for i, job in enumerate(jobs)
@@ -343,6 +380,6 @@ def make_executor(backend: str = "local", workers: int | None = None, threads_pe
         return SerialExecutor()
     if backend == "dask":
         if not scheduler:
-            raise ValueError("--backend dask needs --scheduler ADDRESS (e.g. tcp://127.0.0.1:8786)")
+            raise UsageError("--backend dask needs --scheduler ADDRESS (e.g. tcp://127.0.0.1:8786)")
         return DaskExecutor(scheduler, budget, threads_per_worker or 1)
-    raise ValueError(f"unknown backend {backend!r} (local, serial, dask)")
+    raise UsageError(f"unknown backend {backend!r} (local, serial, dask)")

@@ -25,6 +25,8 @@ from pathlib import Path
 from measures import MeasureError
 from measures.plugins import register_object
 
+from .streams import stdout_to_stderr
+
 _LOADED: dict[str, list[str]] = {}
 
 
@@ -71,7 +73,8 @@ def load_plugin(spec: str) -> list[str]:
         return names
     target, attribute = _split(spec)
     try:
-        module = import_file(target) if target.endswith(".py") else importlib.import_module(target)
+        with stdout_to_stderr():  # a plugin that prints as it loads must not corrupt --json output
+            module = import_file(target) if target.endswith(".py") else importlib.import_module(target)
     except MeasureError:
         raise
     except Exception as exc:

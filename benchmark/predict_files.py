@@ -7,7 +7,9 @@ import math
 import os
 from pathlib import Path
 
-from .scoring import PredictionError
+from task_loaders import TaskFormatError, read_json
+
+from .scoring import PredictionError, check_unique_models
 
 
 def write_predict(path: str | os.PathLike, predictions: dict[str, float]) -> Path:
@@ -24,21 +26,22 @@ def write_predict(path: str | os.PathLike, predictions: dict[str, float]) -> Pat
         tmp.write_text(json.dumps(out, indent=1) + "\n")
         os.replace(tmp, path)
     except OSError as exc:
-        raise PredictionError(f"{path}: cannot write ({exc.strerror or exc})") from None
+        raise PredictionError(f"{path}: cannot write ({exc.strerror or exc}); choose a writable --out") from None
     return path
 
 
 def read_predict(path: str | os.PathLike) -> dict:
-    """Read a ``.predict`` file; values are checked against the task when scored."""
+    """Read a ``.predict`` file; values are checked against the task when scored.
+
+    A key written twice (``"4"`` twice, or ``"4"`` beside ``"model_4"``) is refused: JSON would keep
+    the last one silently. The file is read as a task's JSON files are (regular file, bounded size).
+    """
     path = Path(path)
     try:
-        data = json.loads(path.read_text(), parse_constant=lambda c: float(c))
-    except FileNotFoundError:
-        raise PredictionError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise PredictionError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PredictionError(f"{path}: not valid JSON ({exc})") from None
+        data = read_json(path)
+    except TaskFormatError as exc:
+        raise PredictionError(str(exc)) from None
     if not isinstance(data, dict):
         raise PredictionError(f"{path}: expected an object {{\"model_<id>\": value, ...}}")
+    check_unique_models(data, str(path))
     return data

@@ -13,13 +13,17 @@ key, so results stored before repeats existed are repeat 0.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import torch
 from tqdm import tqdm
 
 import measures as measure_registry
 from measures import ModelView
+from measures.code_identity import code_version
 from task_loaders import Task, TaskFormatError, load_task
 
 from .executor import Emitter, Job, JobFailed, PartResult, SerialExecutor
@@ -55,12 +59,38 @@ def part_name(name: str, repeat: int) -> str:
     return name if repeat == 0 else f"{name}#r{repeat}"
 
 
+def _describe_type(value) -> str:
+    """What a value is, without its printout: ``a str``, ``a torch.Tensor of shape (3,) and dtype float32``."""
+    kind = type(value)
+    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__.split('.')[0]}.{kind.__qualname__}"
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        return f"a {name} of shape {tuple(value.shape)} and dtype {value.dtype}"
+    return f"a {name}"
+
+
+def _is_real_dtype(dtype) -> bool:
+    if isinstance(dtype, torch.dtype):
+        return not dtype.is_complex and dtype != torch.bool
+    return np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)
+
+
 def finite_value(value, name: str) -> float:
-    """A measure's return value as a finite float, or MeasureFailure saying what it was."""
+    """A measure's return value as a finite float, or MeasureFailure saying what it was.
+
+    Only real numbers count: Python and NumPy ints and floats, and 0-d real tensors or arrays; a
+    bool, a string or a tensor of several values is a failure naming its type (and shape), so that
+    ``"3.5"`` or ``True`` are never scored as numbers.
+    """
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        if value.ndim != 0 or not _is_real_dtype(value.dtype):
+            raise MeasureFailure(f"measure '{name}' returned {_describe_type(value)}, not a number")
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise MeasureFailure(f"measure '{name}' returned {_describe_type(value)}, not a number")
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise MeasureFailure(f"measure '{name}' returned {value!r}, not a number") from None
+    except OverflowError:
+        raise MeasureFailure(f"measure '{name}' returned an integer too large for a float") from None
     if not math.isfinite(number):
         raise MeasureFailure(f"measure '{name}' returned {number}, not a finite number")
     return number
@@ -95,9 +125,8 @@ def measure_job(emit: Emitter, task_path: str, reference: str | None, model_id: 
         task.train_split()  # read (and cached) here, so that a bad split is bad input, not a measure's error
     except TaskFormatError as exc:
         raise JobFailed(str(exc), status="bad_input") from None
-    todo = sorted(emit.parts, key=lambda p: parts.get(p, (p, 0))[1])
     view = None
-    for part in todo:
+    for part in sorted(emit.parts, key=lambda p: parts.get(p, (p, 0))[1]):
         name, repeat = parts.get(part, (part, 0))
         if view is None or view.repeat != repeat:
             view = None  # release the previous repeat's activations first
@@ -116,6 +145,7 @@ class Failure:
     measure: str
     status: str
     error: str
+    replayed: bool = False  # stored by an earlier run, not computed by this one
 
 
 @dataclass
@@ -136,12 +166,19 @@ class TaskRun:
         params, version = self.measures[name]
         return repeat_key(params, repeat), version
 
+    def parts(self) -> dict[str, tuple[str, int]]:
+        """Every (measure, repeat) to compute, by job part name, repeat 0 first."""
+        names = list(self.measures)
+        rounds = max([self.num_repeats(n) for n in names] or [1])
+        return {part_name(n, k): (n, k) for k in range(rounds) for n in names if k < self.num_repeats(n)}
+
 
 @dataclass
 class RunReport:
     computed: int = 0
     reused: int = 0
     failures: list[Failure] = field(default_factory=list)
+    stale: list[tuple[str, str]] = field(default_factory=list)  # (task, measure) recomputed: made by other code
 
 
 def measure_settings(names: list[str], overrides: dict[str, dict] | None = None) -> dict[str, dict]:
@@ -163,9 +200,14 @@ def prepare(task: Task, names: list[str], overrides: dict[str, dict] | None = No
     if int(repeats) != repeats or repeats < 1:
         raise ValueError(f"--repeats must be a positive integer, got {repeats!r}")
     params = measure_settings(names, overrides)
-    keyed = {n: (params_key(params[n]), measure_registry.get(n).version) for n in names}
+    keyed = {n: (params_key(params[n]), code_version(measure_registry.get(n))) for n in names}
     counts = {n: int(repeats) if measure_registry.get(n).stochastic else 1 for n in names}
     return TaskRun(task, task_fingerprint(task), keyed, params, counts)
+
+
+REFILL_ROUNDS = 2  # times a run recomputes results that another run deleted meanwhile, before it gives up
+LOST = ("deleted from the store by another run (--fresh or --retry-failed on the same store?) each time this "
+        "run computed it; rerun once the other run is over")
 
 
 def run_measures(
@@ -177,46 +219,31 @@ def run_measures(
     plugins: tuple[str, ...] = (),
     progress: bool = True,
 ) -> RunReport:
-    """Compute what the store lacks for every (task, model, measure); store each result on arrival."""
+    """Compute what the store lacks for every (task, model, measure); store each result on arrival.
+
+    Another run on the same store may delete results meanwhile (``--fresh``): after the executor, the
+    store is checked again and what went missing recomputed, up to ``REFILL_ROUNDS`` times; what is
+    still missing then is a failure with status "lost", never a silently absent result.
+    """
     executor = executor or SerialExecutor()
     report = RunReport()
-    jobs: list[Job] = []
-    owners: dict[str, tuple[TaskRun, dict[str, tuple[str, int]]]] = {}
     for run in runs:
         names = list(run.measures)
         if fresh:
             store.delete(run.fingerprint, names)
         elif retry_failed:
             store.delete_failed(run.fingerprint, names)
-        # every (measure, repeat) as a job part, repeat 0 first
-        wanted = {part_name(n, k): (n, k) for k in range(max([run.num_repeats(n) for n in names] or [1]))
-                  for n in names if k < run.num_repeats(n)}
-        done = {part: store.rows(run.fingerprint, n, *run.key(n, k)) for part, (n, k) in wanted.items()}
-        for model_id in run.task.model_ids:
-            pending = [part for part in wanted if model_id not in done[part]]
-            report.reused += len(wanted) - len(pending)
-            if not pending:
-                continue
-            key = f"{run.task.name}/model_{model_id}"
-            parts = {part: wanted[part] for part in pending}
-            pending_names = list(dict.fromkeys(n for n, _ in parts.values()))
-            owners[key] = (run, parts)
-            jobs.append(Job(
-                key=key,
-                fn=measure_job,
-                kwargs=dict(task_path=str(Path(run.task.path).resolve()),
-                            reference=str(Path(run.task.metrics_path).resolve()), model_id=model_id,
-                            params={n: run.params[n] for n in pending_names}, parts=parts),
-                parts=tuple(pending),
-                imports=tuple(plugins) + _measure_modules(pending_names),
-            ))
+    owners: dict[str, tuple[TaskRun, str]] = {}  # job key -> (its run, its model id); keys are never parsed
+    reused: dict[int, dict[str, set[str]]] = {}  # id(run) -> part -> models whose stored result is reused
+    jobs = _pending_jobs(runs, store, plugins, owners, report, reused)
     total = sum(len(job.parts) for job in jobs)
     bar = tqdm(total=total, desc="measures", unit="result", disable=not progress or total == 0, leave=False)
 
+    parts = {id(run): run.parts() for run in runs}
+
     def on_result(result: PartResult) -> None:
-        run, parts = owners[result.job]
-        model_id = result.job.rsplit("/model_", 1)[1]
-        name, repeat = parts[result.part]
+        run, model_id = owners[result.job]
+        name, repeat = parts[id(run)][result.part]
         params, version = run.key(name, repeat)
         value = float(result.value) if result.ok else None
         store.put(run.fingerprint, run.task.name, model_id, name, params, version, result.status,
@@ -225,18 +252,76 @@ def run_measures(
         bar.update(1)
 
     try:
-        executor.run(jobs, on_result)
+        for refill in range(REFILL_ROUNDS + 1):
+            if not jobs:
+                break
+            if refill:
+                missing = sum(len(job.parts) for job in jobs)
+                bar.total += missing
+                bar.refresh()
+                print(f"pgdl-bench: warning: {missing} result(s) went missing from the store while this run "
+                      "computed (another run deleted them); recomputing them", file=sys.stderr)
+            executor.run(jobs, on_result)
+            jobs = _pending_jobs(runs, store, plugins, owners)
     finally:
         bar.close()
+    for job in jobs:
+        run, model_id = owners[job.key]
+        report.failures += [Failure(run.task.name, model_id, parts[id(run)][part][0], "lost", LOST)
+                            for part in job.parts]
     for run in runs:
         for name in run.measures:
             failed: dict[str, Failure] = {}  # one failure per model and measure, whichever repeat
             for k in range(run.num_repeats(name)):
                 for model_id, row in store.rows(run.fingerprint, name, *run.key(name, k)).items():
                     if row.status != "ok" and model_id not in failed:
-                        failed[model_id] = Failure(run.task.name, model_id, name, row.status, row.error)
+                        failed[model_id] = Failure(run.task.name, model_id, name, row.status, row.error,
+                                                   replayed=model_id in reused[id(run)][part_name(name, k)])
             report.failures += failed.values()
     return report
+
+
+def _pending_jobs(runs: list[TaskRun], store: ResultStore, plugins: tuple[str, ...],
+                  owners: dict[str, tuple[TaskRun, str]], report: RunReport | None = None,
+                  reused: dict[int, dict[str, set[str]]] | None = None) -> list[Job]:
+    """One job per model for the measures the store lacks.
+
+    On the first call of a run (``report`` given) it also counts the reused results, records which
+    models' stored results are reused (``reused``) and which measures' results were made by other code.
+    """
+    jobs: list[Job] = []
+    for run in runs:
+        names = list(run.measures)
+        wanted = run.parts()  # every (measure, repeat) as a job part, repeat 0 first
+        done = {part: store.rows(run.fingerprint, n, *run.key(n, k)) for part, (n, k) in wanted.items()}
+        if reused is not None:
+            reused[id(run)] = {part: set(rows) for part, rows in done.items()}
+        if report is not None:
+            for name in names:
+                params, version = run.measures[name]
+                if (len(done[name]) < len(run.task.model_ids)
+                        and store.versions(run.fingerprint, name, params) - {version}):
+                    report.stale.append((run.task.name, name))
+        for model_id in run.task.model_ids:
+            pending = [part for part in wanted if model_id not in done[part]]
+            if report is not None:
+                report.reused += len(wanted) - len(pending)
+            if not pending:
+                continue
+            key = f"{run.task.name}/model_{model_id}"
+            owners[key] = (run, model_id)
+            job_parts = {part: wanted[part] for part in pending}
+            pending_names = list(dict.fromkeys(n for n, _ in job_parts.values()))
+            jobs.append(Job(
+                key=key,
+                fn=measure_job,
+                kwargs=dict(task_path=str(Path(run.task.path).resolve()),
+                            reference=str(Path(run.task.metrics_path).resolve()), model_id=model_id,
+                            params={n: run.params[n] for n in pending_names}, parts=job_parts),
+                parts=tuple(pending),
+                imports=tuple(plugins) + _measure_modules(pending_names),
+            ))
+    return jobs
 
 
 def _measure_modules(names: list[str]) -> tuple[str, ...]:
@@ -267,3 +352,17 @@ def stored_repeats(store: ResultStore, run: TaskRun, name: str) -> list[dict[str
             return None
         out.append(values)
     return out
+
+
+def final_values(store: ResultStore, run: TaskRun, name: str, report: RunReport) -> list[dict[str, float]] | None:
+    """``stored_repeats``; results that another run deleted after ``run_measures`` ended become "lost" failures."""
+    values = stored_repeats(store, run, name)
+    if values is None:
+        known = {(f.task, f.model_id, f.measure) for f in report.failures}
+        for k in range(run.num_repeats(name)):
+            rows = store.rows(run.fingerprint, name, *run.key(name, k))
+            for m in run.task.model_ids:
+                if m not in rows and (run.task.name, m, name) not in known:
+                    report.failures.append(Failure(run.task.name, m, name, "lost", LOST))
+                    known.add((run.task.name, m, name))
+    return values

@@ -13,6 +13,8 @@ import keyword
 import re
 from pathlib import Path
 
+from task_loaders.errors import UsageError
+
 NAME_RULE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 PYPROJECT = '''\
@@ -121,7 +123,7 @@ stored results are recomputed.
 
 def check_name(name: str) -> str:
     if not NAME_RULE.match(name) or keyword.iskeyword(name):
-        raise ValueError(f"measure name {name!r}: use lower-case letters, digits and underscores, "
+        raise UsageError(f"measure name {name!r}: use lower-case letters, digits and underscores, "
                          "starting with a letter (it becomes a Python function name)")
     return name
 
@@ -133,7 +135,7 @@ def new_measure(name: str, out: str | Path = ".") -> Path:
     package = "pgdl_measure_" + name
     root = Path(out) / dist
     if root.exists():
-        raise ValueError(f"{root}: already exists; choose another --out or remove it")
+        raise UsageError(f"{root}: already exists; choose another --out or remove it")
     fields = {"name": name, "dist": dist, "package": package}
     files = {
         root / "pyproject.toml": PYPROJECT,

@@ -58,12 +58,21 @@ class TaskArrays:
         )
 
 
-def prediction_vector(predictions: dict, arrays: TaskArrays, where: str = "predictions") -> np.ndarray:
-    """Order predictions (keyed ``model_<id>`` or bare id) by the task's models, validating them."""
-    normalized = {}
+def check_unique_models(predictions: dict, where: str = "predictions") -> dict:
+    """Predictions keyed ``model_<id>``; a model given twice (``"4"`` and ``"model_4"``) is refused."""
+    normalized, given = {}, {}
     for key, value in predictions.items():
         k = str(key)
-        normalized[k if k.startswith("model_") else f"model_{k}"] = value
+        model = k if k.startswith("model_") else f"model_{k}"
+        if model in normalized:
+            raise PredictionError(f"{where}: {model} has two predictions (keys {given[model]!r} and {k!r})")
+        normalized[model], given[model] = value, k
+    return normalized
+
+
+def prediction_vector(predictions: dict, arrays: TaskArrays, where: str = "predictions") -> np.ndarray:
+    """Order predictions (keyed ``model_<id>`` or bare id) by the task's models, validating them."""
+    normalized = check_unique_models(predictions, where)
     missing = [k for k in arrays.keys if k not in normalized]
     if missing:
         shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
@@ -76,9 +85,13 @@ def prediction_vector(predictions: dict, arrays: TaskArrays, where: str = "predi
         value = normalized[key]
         if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
             raise PredictionError(f"{where}: {key} has a non-numeric prediction {value!r}")
-        if not math.isfinite(float(value)):
+        try:
+            number = float(value)
+        except OverflowError:
+            raise PredictionError(f"{where}: {key} has a prediction too large for a float") from None
+        if not math.isfinite(number):
             raise PredictionError(f"{where}: {key} has a non-finite prediction {value!r}")
-        out[i] = float(value)
+        out[i] = number
     return out
 
 

@@ -26,6 +26,12 @@ from .registry import _REGISTRY, Measure, MeasureError, _defaults, add
 GROUP = "pgdl_bench.measures"
 
 _state = {"loaded": False}
+_DISTRIBUTIONS: dict[str, str] = {}  # measure name -> "distribution version" of its entry point
+
+
+def distribution_of(name: str) -> str:
+    """"<distribution> <version>" of the installed package whose entry point provided measure ``name``, or ""."""
+    return _DISTRIBUTIONS.get(name, "")
 
 
 def _distribution(entry_point) -> str:
@@ -84,9 +90,13 @@ def load_entry_points(force: bool = False) -> list[str]:
         where = f"entry point '{entry_point.name} = {entry_point.value}' of {_distribution(entry_point)}"
         try:
             obj = entry_point.load()
-            names += register_object(obj, name=entry_point.name, source=_distribution(entry_point))
+            provided = register_object(obj, name=entry_point.name, source=_distribution(entry_point))
         except MeasureError as exc:
             raise MeasureError(f"{where}: {exc}") from None
         except Exception as exc:
             raise MeasureError(f"{where} failed to load: {type(exc).__name__}: {exc}") from None
+        dist = getattr(entry_point, "dist", None)
+        for name in provided:
+            _DISTRIBUTIONS[name] = f"{dist.name} {dist.version}" if dist is not None else ""
+        names += provided
     return names

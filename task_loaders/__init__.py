@@ -3,7 +3,8 @@
 Knows nothing of measures or scores.
 """
 
-from .errors import TaskFormatError
+from .errors import TaskFormatError, UsageError
+from .json_files import read_json, read_regular_file
 from .datasets import Dataset, DatasetNotFound, load_cifar10, load_dataset, load_digits, load_fashion_mnist
 from .keras_layers import SUPPORTED_LAYERS, KerasSequential, build_network, parameter_count
 from .keras_weights import load_network_weights, read_weights, write_network_weights
@@ -13,7 +14,7 @@ from .tfrecord import read_split, write_split
 from .writer import ExportedModel, write_model, write_task
 
 __all__ = [
-    "TaskFormatError", "SUPPORTED_LAYERS", "KerasSequential", "build_network", "parameter_count",
+    "TaskFormatError", "UsageError", "read_json", "read_regular_file", "SUPPORTED_LAYERS", "KerasSequential", "build_network", "parameter_count",
     "load_network_weights", "read_weights", "write_network_weights", "Grid", "ModelRecord", "canonical",
     "read_model_configs", "write_model_configs", "LoadedModel", "Task", "load_task",
     "read_split", "write_split", "ExportedModel", "write_model", "write_task",

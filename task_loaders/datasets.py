@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import TaskFormatError
+from .errors import TaskFormatError, UsageError
 
 DATASETS: dict[str, str] = {
     "digits": "scikit-learn's bundled 8x8 grey handwritten digits, 1000 train / 797 test, 10 classes",
@@ -435,10 +435,10 @@ def load_dataset(name: str, folder: str | os.PathLike | None = None) -> Dataset:
     key = _ALIASES.get(name.lower(), name.lower())
     if key == "digits":
         if folder is not None:
-            raise ValueError("digits ships with scikit-learn and takes no folder")
+            raise UsageError("--data: digits ships with scikit-learn and takes no folder")
         return load_digits()
     if key == "fashion-mnist":
         return load_fashion_mnist(folder)
     if key == "cifar10":
         return load_cifar10(folder)
-    raise ValueError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")
+    raise UsageError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")

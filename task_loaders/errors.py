@@ -7,3 +7,8 @@ single line without a traceback.
 
 class TaskFormatError(ValueError):
     """A task folder, shard, weight file or layer list that does not follow the PGDL format."""
+
+
+class UsageError(ValueError):
+    """A name or setting the user chose that does not exist or cannot be used (an unknown recipe,
+    data set or backend, a budget that is not a positive number); the message says what is allowed."""

@@ -635,6 +635,14 @@ class KerasSequential(nn.Sequential):
             position += count
 
 
+def keras_input_shape(value: Any, where: str = "config.json") -> tuple[int, ...]:
+    """A config's ``input_shape`` ([H, W, C] or [features], positive integers) as a tuple, or an error naming ``where``."""
+    if not isinstance(value, (list, tuple)) or len(value) not in (1, 3):
+        shown = repr(value) if len(repr(value)) <= 80 else f"a {type(value).__name__} of length {len(value)}"
+        raise TaskFormatError(f"{where}: 'input_shape' must be [H, W, C] or [features], got {shown}")
+    return tuple(_as_int(v, "input_shape", _Args({}, where), 1) for v in value)
+
+
 def layer_plan(layer_config: list, input_shape, where: str = "config.json"):
     """Validate a layer list and work out every shape; returns [(class, builder thunk, shape, params)].
 
@@ -642,9 +650,7 @@ def layer_plan(layer_config: list, input_shape, where: str = "config.json"):
     """
     if not isinstance(layer_config, list) or not layer_config:
         raise TaskFormatError(f"{where}: 'model_config' must be a non-empty list of layers")
-    if not isinstance(input_shape, (list, tuple)) or len(input_shape) not in (1, 3):
-        raise TaskFormatError(f"{where}: 'input_shape' must be [H, W, C] or [features], got {input_shape!r}")
-    shape = tuple(_as_int(v, "input_shape", _Args({}, where), 1) for v in input_shape)
+    shape = keras_input_shape(input_shape, where)
     if int(np.prod(shape)) > MAX_ACTIVATION_ELEMENTS:
         raise TaskFormatError(f"{where}: input shape {list(shape)} is larger than {MAX_ACTIVATION_ELEMENTS} elements")
     plan = []

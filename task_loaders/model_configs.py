@@ -11,11 +11,16 @@ import itertools
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import TaskFormatError
+from .json_files import read_json
+
+# A model id names a folder model_<id> beside model_configs.json and is part of job keys: no paths.
+PLAIN_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
 def canonical(value: Any) -> tuple:
@@ -66,41 +71,18 @@ class Grid:
         return math.prod(len(v) for v in self.values.values())
 
 
-class _DuplicateKey(ValueError):
-    def __init__(self, key: str):
-        super().__init__(key)
-        self.key = key
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # json.loads keeps the last of repeated keys silently; a repeated model id would hide a model.
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKey(key)
-        out[key] = value
-    return out
-
-
 def read_model_configs(path: str | os.PathLike) -> tuple[Grid, dict[str, ModelRecord]]:
     """Parse and validate ``model_configs.json``; ids are the bare keys of the file ("0", "20", ...)."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(), object_pairs_hook=_unique_keys)
-    except FileNotFoundError:
-        raise TaskFormatError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise TaskFormatError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except _DuplicateKey as exc:
-        raise TaskFormatError(f"{path}: key {exc.key!r} appears twice in one object") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise TaskFormatError(f"{path}: not valid JSON ({exc})") from None
+    data = read_json(path)
     if not isinstance(data, dict) or not data:
         raise TaskFormatError(f"{path}: expected an object keyed by model id")
     grid = None
     records: dict[str, ModelRecord] = {}
     for key, entry in data.items():
         model_id = key[len("model_"):] if key.startswith("model_") else key
+        if not PLAIN_ID.fullmatch(model_id):
+            raise TaskFormatError(f"{path}: model id {key!r} is not a plain name (letters, digits, '_', '-', '.')")
         where = f"{path}: model {model_id}"
         if not isinstance(entry, dict) or not isinstance(entry.get("hparams"), dict):
             raise TaskFormatError(f"{where}: missing 'hparams'")
@@ -110,8 +92,9 @@ def read_model_configs(path: str | os.PathLike) -> tuple[Grid, dict[str, ModelRe
         accs = []
         for name in ("train_acc", "test_acc"):
             value = metrics.get(name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise TaskFormatError(f"{where}: metric '{name}' must be a finite number, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                shown = repr(value) if len(repr(value)) < 40 else f"a {type(value).__name__} out of range"
+                raise TaskFormatError(f"{where}: metric '{name}' must be an accuracy in [0, 1], got {shown}")
             accs.append(float(value))
         hparams = {}
         possible = {}
@@ -124,8 +107,8 @@ def read_model_configs(path: str | os.PathLike) -> tuple[Grid, dict[str, ModelRe
             try:
                 keys = [canonical(v) for v in values]
                 current = canonical(spec["current_value"])
-            except TypeError as exc:
-                raise TaskFormatError(f"{where}: hyperparameter '{name}': {exc}") from None
+            except (TypeError, OverflowError) as exc:
+                raise TaskFormatError(f"{where}: hyperparameter '{name}': {str(exc)[:200]}") from None
             if len(set(keys)) != len(keys):
                 raise TaskFormatError(f"{where}: hyperparameter '{name}' lists a value twice: {values!r}")
             if current not in keys:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from functools import cached_property
@@ -13,7 +12,8 @@ import numpy as np
 import torch
 
 from .errors import TaskFormatError
-from .keras_layers import KerasSequential, build_network
+from .json_files import read_json
+from .keras_layers import KerasSequential, build_network, keras_input_shape
 from .keras_weights import load_network_weights
 from .model_configs import Grid, ModelRecord, read_model_configs
 from .tfrecord import read_split
@@ -46,7 +46,7 @@ def find_metrics(path: Path, reference: str | os.PathLike | None = None) -> Path
         if absolute.parent.name == "input_data":
             candidates.append(absolute.parent.parent / "reference_data" / absolute.name / "model_configs.json")
     for candidate in candidates:
-        if candidate.is_file():
+        if candidate.exists():  # a device or FIFO is found here and refused when read, with its name
             return candidate
     raise TaskFormatError(
         f"{path}: no model_configs.json (looked in {', '.join(str(c) for c in candidates)}); "
@@ -57,7 +57,7 @@ def find_metrics(path: Path, reference: str | os.PathLike | None = None) -> Path
 class Task:
     """A task folder; see ``load_task``."""
 
-    def __init__(self, path: str | os.PathLike, reference: str | os.PathLike | None = None):
+    def __init__(self, path: str | os.PathLike, reference: str | os.PathLike | None = None, *, models: bool = True):
         self.path = Path(path)
         if not self.path.is_dir():
             raise TaskFormatError(f"{self.path}: task folder not found")
@@ -66,7 +66,7 @@ class Task:
         self.grid: Grid
         self.grid, self.records = read_model_configs(self.metrics_path)
         self.model_ids: list[str] = sorted(self.records, key=_id_key)
-        for model_id in self.model_ids:
+        for model_id in self.model_ids if models else ():
             if not self.model_dir(model_id).is_dir():
                 raise TaskFormatError(f"{self.model_dir(model_id)}: model folder of model {model_id} not found")
         self._splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -107,14 +107,7 @@ class Task:
     def config(self, model_id: str) -> tuple[list, list]:
         """The layer list and input shape of a model's ``config.json``."""
         path = self.model_dir(model_id) / "config.json"
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise TaskFormatError(f"{path}: file not found") from None
-        except OSError as exc:
-            raise TaskFormatError(f"{path}: cannot read ({exc.strerror or exc})") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise TaskFormatError(f"{path}: not valid JSON ({exc})") from None
+        data = read_json(path)
         if not isinstance(data, dict) or "model_config" not in data or "input_shape" not in data:
             raise TaskFormatError(f"{path}: expected keys 'model_config' and 'input_shape'")
         return data["model_config"], data["input_shape"]
@@ -122,7 +115,8 @@ class Task:
     @cached_property
     def input_shape(self) -> tuple[int, ...]:
         """The Keras input shape (H, W, C) or (features,) shared by the task's models."""
-        return tuple(int(v) for v in self.config(self.model_ids[0])[1])
+        where = str(self.model_dir(self.model_ids[0]) / "config.json")
+        return keras_input_shape(self.config(self.model_ids[0])[1], where)
 
     # -- models -----------------------------------------------------------------------------
 
@@ -179,12 +173,14 @@ def read_split_tensors(directory: str | os.PathLike, input_shape=None) -> tuple[
     return xt, torch.from_numpy(y)
 
 
-def load_task(path: str | os.PathLike, reference: str | os.PathLike | None = None) -> Task:
+def load_task(path: str | os.PathLike, reference: str | os.PathLike | None = None, *, models: bool = True) -> Task:
     """Open a PGDL task folder.
 
     ``model_configs.json`` is read and validated (complete grid, one model per cell) at once; networks
     are built only by ``task.load_model`` and data splits read only by ``task.train_split`` /
     ``task.test_split``. ``reference`` is the folder (or file) holding ``model_configs.json`` when the
     metrics live apart from the models, as in the public zips' ``reference_data`` tree.
+    ``models=False`` opens a folder that holds only ``model_configs.json`` (such as
+    ``reference_data/<task>``): enough for scoring predictions, not for loading networks.
     """
-    return Task(path, reference)
+    return Task(path, reference, models=models)

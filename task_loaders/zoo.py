@@ -27,7 +27,8 @@ import torch
 
 from .architectures import ARCHITECTURES
 from .datasets import load_dataset
-from .errors import TaskFormatError
+from .errors import TaskFormatError, UsageError
+from .json_files import read_json
 from .keras_layers import build_network
 from .keras_weights import load_network_weights
 from .model_configs import Grid, ModelRecord, write_model_configs
@@ -155,7 +156,7 @@ def get_recipe(name: str) -> Recipe:
     try:
         return RECIPES[name]
     except KeyError:
-        raise ValueError(f"unknown zoo recipe '{name}' (available: {', '.join(RECIPES)})") from None
+        raise UsageError(f"unknown zoo recipe '{name}' (available: {', '.join(RECIPES)})") from None
 
 
 def bench_home() -> Path:
@@ -179,7 +180,9 @@ def prepare_zoo(recipe: Recipe, out: str | os.PathLike, data: str | os.PathLike 
     if out.exists() and fresh:
         shutil.rmtree(out)
     if stamp.exists():
-        previous = json.loads(stamp.read_text())
+        previous = read_json(stamp)
+        if not isinstance(previous, dict):
+            raise TaskFormatError(f"{stamp}: not a zoo stamp; rebuild with --fresh")
         if previous.get("fingerprint") != recipe.fingerprint():
             raise TaskFormatError(
                 f"{out}: built from another version of recipe '{previous.get('recipe')}'; rebuild with --fresh"
@@ -266,7 +269,7 @@ def finalize_zoo(recipe: Recipe, out: str | os.PathLike) -> Path:
         raise TaskFormatError(f"{out}: {len(missing)} models of '{recipe.name}' are not trained yet")
     records = {}
     for model_id, hparams in recipe.models():
-        metrics = json.loads((out / f"model_{model_id}" / "metrics.json").read_text())
+        metrics = read_json(out / f"model_{model_id}" / "metrics.json")
         records[model_id] = ModelRecord(model_id, hparams, metrics["train_acc"], metrics["test_acc"])
     write_model_configs(out / "model_configs.json", recipe.to_grid(), records)
     return out
