@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 import measures as measure_registry
 from task_loaders import TaskFormatError, UsageError, load_task
 from task_loaders.fingerprint import content_fingerprint, short_fingerprint
@@ -27,6 +29,7 @@ from task_loaders.pinned import PINNED_FINGERPRINTS, pinned_zoo
 from task_loaders.replicates import read_replicate_set
 from task_loaders.zoo import DEFAULT_ZOOS, RECIPES, get_recipe, zoo_cache_dir
 
+from .bootstrap import INTERVAL_METHOD, TEST_METHOD, paired_test
 from .executor import DEFAULT_BUDGET_S, LocalExecutor, make_executor
 from .leaderboard import safe_filename
 from .noise_ceiling import REPLICATE_ROW, SPLIT_HALF_ROW, replicate_set_ceiling, task_noise_ceiling
@@ -35,6 +38,7 @@ from .pgdl_data import DataError
 from .replicate_scores import summarize_replicates
 from .plugins import load_plugin
 from .predict_files import read_predict, write_predict
+from .repeats import summarize
 from .runner import Failure, MeasureFailure, final_values, prepare, run_measures
 from .scoring import PredictionError, TaskArrays, evaluate
 from .store import ResultStore, StoreError, task_fingerprint
@@ -46,6 +50,9 @@ from .zoo_builder import TRAIN_BUDGET_S, ZooBuildError, build_replicates, build_
 EXIT_BAD_INPUT = 2
 EXIT_MEASURE_FAILED = 1
 EXIT_INTERNAL_ERROR = 3
+# Repeats of each stochastic measure by default: the main job (`make run`, both embedded zoos, every
+# measure) then stays under 5 minutes cold on a 2-core machine (README, "Uncertainty").
+DEFAULT_REPEATS = 3
 
 
 def _load_plugins(args) -> tuple[list[str], list[str]]:
@@ -69,7 +76,8 @@ def _cmd_measures(args) -> int:
         for name in names:
             m = measure_registry.get(name)
             out[name] = {"description": m.description, "source": m.source, "sign": m.sign,
-                         "version": m.version, "params": {k: repr(v) for k, v in m.params.items()}}
+                         "version": m.version, "params": {k: repr(v) for k, v in m.params.items()},
+                         "stochastic": m.stochastic}
         print(json.dumps(out, indent=2))
         return 0
     width = max(len(n) for n in names)
@@ -84,18 +92,51 @@ def _fmt(value: float, scale: float = 1.0) -> str:
     return "nan" if value is None or math.isnan(value) else f"{value * scale:.2f}"
 
 
+def _pm(scores: dict, key: str, value: float, scale: float = 1.0) -> str:
+    """``value +- half-width`` of its interval over repeats (``+-?`` when there is none)."""
+    text = _fmt(value, scale)
+    if text == "nan" or "intervals" not in scores:
+        return text
+    bounds = scores["intervals"].get(key)
+    if bounds is None:
+        return text + " +-?"
+    return f"{text} +-{(bounds[1] - bounds[0]) / 2 * scale:.2f}"
+
+
+def _versus_best(comparison: dict | None) -> str:
+    if comparison is None:
+        return ""
+    if comparison["best"] == comparison.get("measure"):
+        return "best"
+    return f"{'tied' if comparison['tied_with_best'] else 'worse'} p={comparison['p_value']:.2f}"
+
+
 def _print_table(rows: list[tuple[str, str, dict]]) -> None:
+    """One line per (task, measure): CMI x 100, tau, psi (each +- the half-width of its 95% interval over
+    repeats, when scored with repeats), robust sign-error, the paired comparison with the task's best
+    measure, and the worst conditioning pair."""
     if not rows:
         return
-    tw = max(4, *(len(r[0]) for r in rows))
-    mw = max(7, *(len(r[1]) for r in rows))
-    print(f"{'task':<{tw}}  {'measure':<{mw}}  {'CMI x100':>8}  {'tau':>6}  {'psi':>6}  worst conditioning pair")
+    cells = []
     for task, name, scores in rows:
         worst = min(scores["conditions"], key=lambda c: scores["conditions"][c]) if scores["conditions"] else ""
-        print(
-            f"{task:<{tw}}  {name:<{mw}}  {_fmt(scores['cmi'], 100):>8}  {_fmt(scores['kendall_tau']):>6}  "
-            f"{_fmt(scores['granulated_kendall']['psi']):>6}  {worst}"
-        )
+        robust = scores["robust_sign_error"]["robust"]
+        cells.append((task, name, _pm(scores, "cmi", scores["cmi"], 100), _pm(scores, "kendall_tau", scores["kendall_tau"]),
+                      _pm(scores, "psi", scores["granulated_kendall"]["psi"], 1),
+                      _fmt(robust) if robust is not None else "nan",
+                      _versus_best(scores.get("comparison_with_best")), worst))
+    heads = ("task", "measure", "CMI x100", "tau", "psi", "robust", "vs best", "worst conditioning pair")
+    right = (False, False, True, True, True, True, False, False)
+    if not any(c[6] for c in cells):  # no comparison (evaluate): no column
+        heads, right, cells = heads[:6] + heads[7:], right[:6] + right[7:], [c[:6] + c[7:] for c in cells]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(heads)]
+
+    def line(values):
+        return "  ".join(v.rjust(w) if r else v.ljust(w) for v, w, r in zip(values, widths, right)).rstrip()
+
+    print(line(heads))
+    for c in cells:
+        print(line(c))
 
 
 def _print_reference_rows(ceilings: dict, replicate_sets: dict) -> None:
@@ -236,7 +277,7 @@ def _computed(args):
     load_failures: list[str] = []
     paths, replicate_sets = _expand_replicate_sets(args.task or [str(p) for p in default_zoo_paths()])
     tasks = _load_tasks(paths, args.reference, load_failures)
-    runs = [prepare(task, names) for task in tasks]
+    runs = [prepare(task, names, repeats=args.repeats) for task in tasks]
     with ResultStore(args.store) as store:
         report = run_measures(runs, store, _executor(args), fresh=args.fresh, retry_failed=args.retry_failed,
                               plugins=tuple(plugins), progress=not args.quiet)
@@ -295,25 +336,41 @@ def _exit_status(computed: _Computed) -> int:
     return EXIT_MEASURE_FAILED if report.failures else 0
 
 
+def _repeat_predict_path(out: str, name: str, task: str, repeat: int) -> Path:
+    """``OUT/<measure>/<task>.predict`` for repeat 0, ``OUT/<measure>/repeat-<k>/<task>.predict`` after."""
+    folder = Path(out) / safe_filename(name)
+    if repeat:
+        folder = folder / f"repeat-{repeat}"
+    return folder / f"{safe_filename(task)}.predict"
+
+
 def _cmd_score(args) -> int:
     with _computed(args) as c:
         names, runs, store, report, load_failures = c.names, c.runs, c.store, c.report, c.load_failures
-        out: dict = {"tasks": {}}
+        out: dict = {"tasks": {}, "uncertainty": {"repeats": args.repeats, "interval": INTERVAL_METHOD,
+                                                  "test": TEST_METHOD}}
         rows = []
         written = False
         for run in runs:
             out["tasks"][run.task.name] = {}
             arrays = TaskArrays.from_task(run.task)
+            matrices = {}
             for name in names:
-                values = final_values(store, run, name, report)
-                if values is None:
+                repeats = final_values(store, run, name, report)
+                if repeats is None:
                     continue
-                path = write_predict(Path(args.out) / safe_filename(name) / f"{safe_filename(run.task.name)}.predict",
-                                     values)
+                entry = measure_registry.get(name)
+                paths = [write_predict(_repeat_predict_path(args.out, name, run.task.name, k), values)
+                         for k, values in enumerate(repeats)]
                 written = True
-                scores = evaluate(values, arrays, where=str(path))
-                out["tasks"][run.task.name][name] = {**scores, "predictions": values, "predict_file": str(path)}
-                rows.append((run.task.name, name, scores))
+                scores = summarize([evaluate(values, arrays, where=str(path), sign=entry.sign)
+                                    for values, path in zip(repeats, paths)], entry.stochastic)
+                out["tasks"][run.task.name][name] = {**scores, "predictions": repeats[0], "predict_file": str(paths[0]),
+                                                     "predict_files": [str(p) for p in paths]}
+                matrices[name] = np.array([[values[k] for k in arrays.keys] for values in repeats])
+                rows.append((run.task.name, name, out["tasks"][run.task.name][name]))
+            for name, comparison in paired_test({run.task.name: (arrays, matrices)}).items():
+                out["tasks"][run.task.name][name]["comparison_with_best"] = {"measure": name, **comparison.as_dict()}
         ceilings, replicate_sets = _reference_rows(c)
         for set_name, entry in replicate_sets.items():
             entry["measures"] = summarize_replicates(out["tasks"], entry["members"])
@@ -330,8 +387,12 @@ def _cmd_score(args) -> int:
         _print_replicate_summaries(replicate_sets)
         _print_fingerprints(out["provenance"]["tasks"])
         if written:
-            print(f"\n.predict files written under {args.out}/<measure>/<task>.predict "
-                  f"({report.computed} results computed, {report.reused} reused from {store.path})", file=sys.stderr)
+            print(f"\nCMI, tau, psi: mean over {args.repeats} repeat(s) of each stochastic measure +- half the 95% "
+                  "t-interval; robust: worst-case sign-error over hyperparameters (Dziugaite et al. 2020; 0 best, "
+                  "0.5 a coin flip); vs best: paired bootstrap over models and repeats, tied when p >= 0.05.\n"
+                  f".predict files written under {args.out}/<measure>/<task>.predict (repeat k >= 1 in "
+                  f"<measure>/repeat-<k>/; {report.computed} results computed, {report.reused} reused from "
+                  f"{store.path})", file=sys.stderr)
     return _exit_status(c)
 
 
@@ -381,7 +442,8 @@ def _cmd_leaderboard(args) -> int:
         info = {}
         for name in c.names:
             m = measure_registry.get(name)
-            info[name] = {"sign": m.sign, "source": m.source, "description": m.description}
+            info[name] = {"sign": m.sign, "source": m.source, "description": m.description,
+                          "stochastic": m.stochastic}
         ceilings, replicate_sets = _reference_rows(c)
         board, _ = make_leaderboard(c.runs, c.store, c.names, args.out, info, ceilings=ceilings,
                                     provenance=c.provenance(), replicate_sets=replicate_sets)
@@ -402,7 +464,7 @@ def _cmd_leaderboard(args) -> int:
 def _cmd_evaluate(args) -> int:
     task = load_task(args.task, args.reference, models=False)  # scoring needs model_configs.json only
     predictions = read_predict(args.predict_file)
-    scores = evaluate(predictions, task, where=str(args.predict_file))
+    scores = evaluate(predictions, task, where=str(args.predict_file), sign=args.sign)
     if args.json:
         fingerprint = task_fingerprint(task)
         print(json.dumps({**scores, "provenance": provenance({task.name: task_provenance(task, fingerprint)})},
@@ -441,9 +503,22 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.1:8786 (with --backend dask)")
     g.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per core)")
     g.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: cores / workers)")
+    g.add_argument("--repeats", type=_positive_int, default=DEFAULT_REPEATS, metavar="K",
+                   help=f"run each stochastic measure with K independent seeds (deterministic ones once) and report "
+                   f"means with 95%% intervals over them (default: {DEFAULT_REPEATS})")
     g.add_argument("--budget", type=_seconds, default=DEFAULT_BUDGET_S,
                    help=f"seconds allowed per model and measure (default: {DEFAULT_BUDGET_S:g}, the competition's)")
     _add_plugin_options(g)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _add_plugin_options(g) -> None:
@@ -512,6 +587,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("predict_file", help='JSON {"model_<id>": value, ...}')
     p.add_argument("--reference", help="folder holding model_configs.json, if apart from the task")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--sign", type=int, choices=[1, -1], default=1,
+                   help="+1 (default): larger predictions mean a larger gap; -1: smaller ones do (for the "
+                   "robust sign-error; CMI and tau do not depend on it)")
     p.set_defaults(func=_cmd_evaluate)
     p = sub.add_parser("new-measure", help="write a measure plugin package, ready to pip install")
     p.add_argument("name", help="the measure's name (lower case, digits, underscores)")

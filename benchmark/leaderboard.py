@@ -33,8 +33,10 @@ from urllib.parse import quote
 
 import numpy as np
 
+from .bootstrap import INTERVAL_METHOD, TEST_METHOD, paired_test, t_interval
 from .noise_ceiling import REPLICATE_ROW, SPLIT_HALF_ROW
 from .predict_files import write_predict
+from .repeats import summarize
 from .replicate_scores import summarize_replicates
 from .scoring import TaskArrays, evaluate
 
@@ -152,9 +154,11 @@ class Cell:
     num_models: int
     failed: int = 0  # models with a stored error or timeout
     missing: int = 0  # models with no stored result
-    scores: dict | None = None  # evaluate()'s dict
-    values: dict[str, float] | None = None
-    predict_file: str | None = None  # relative to the leaderboard folder
+    scores: dict | None = None  # repeats.summarize() of evaluate()'s dicts, one per repeat
+    values: dict[str, float] | None = None  # repeat 0's
+    predict_file: str | None = None  # repeat 0's, relative to the leaderboard folder
+    repeat_values: list[dict[str, float]] | None = None  # every repeat's, repeat 0 first
+    predict_files: list[str] | None = None
 
 
 @dataclass
@@ -166,6 +170,7 @@ class Computed:
     cells: dict[str, dict[str, Cell]]  # measure -> task -> Cell
     gaps: dict[str, tuple[list[str], np.ndarray]]  # task -> (model keys, gaps)
     fingerprints: dict[str, str] = field(default_factory=dict)  # task -> its store fingerprint
+    arrays: dict[str, TaskArrays] = field(default_factory=dict)  # task -> what scoring needs
 
 
 # -- the cache that makes a rerun over a warm store cheap ------------------------------------------
@@ -178,10 +183,10 @@ def _code_key() -> str:
     import matplotlib
     import scipy
 
-    from . import scoring
+    from . import bootstrap, repeats, robust, scoring
 
     h = hashlib.sha256()
-    for module_file in (__file__, scoring.__file__):
+    for module_file in (__file__, scoring.__file__, robust.__file__, repeats.__file__, bootstrap.__file__):
         h.update(Path(module_file).read_bytes())
     h.update(f"{np.__version__} {scipy.__version__} {matplotlib.__version__}".encode())
     return h.hexdigest()
@@ -198,12 +203,15 @@ class ScoreCache:
         self.code = _code_key()
         self.scores: dict[str, dict] = {}
         self.plots: dict[str, str] = {}
+        self.comparisons: dict[str, dict] = {}
         self.used_scores: dict[str, dict] = {}
         self.used_plots: dict[str, str] = {}
+        self.used_comparisons: dict[str, dict] = {}
         try:
             data = json.loads(self.path.read_text())
             if data.get("code") == self.code:
                 self.scores, self.plots = dict(data["scores"]), dict(data["plots"])
+                self.comparisons = dict(data.get("comparisons", {}))
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass  # no cache, or an unreadable one: compute everything
 
@@ -213,14 +221,15 @@ class ScoreCache:
             h.update(b"\0" + (part if isinstance(part, bytes) else json.dumps(part, sort_keys=True).encode()))
         return h.hexdigest()
 
-    def score_key(self, fingerprint: str, values: dict[str, float]) -> str:
-        return self._key(fingerprint, values)
+    def score_key(self, fingerprint: str, values: dict[str, float], sign: int = 1) -> str:
+        return self._key(fingerprint, values, sign)
 
     def plot_key(self, fingerprint: str, *data) -> str:
         return self._key(fingerprint, *data)
 
     def save(self) -> None:
-        data = {"code": self.code, "scores": self.used_scores, "plots": self.used_plots}
+        data = {"code": self.code, "scores": self.used_scores, "plots": self.used_plots,
+                "comparisons": self.used_comparisons}
         try:
             tmp = self.path.with_suffix(".tmp")
             tmp.write_text(json.dumps(data))
@@ -229,43 +238,89 @@ class ScoreCache:
             pass  # a cache that cannot be written costs only time
 
 
+def _repeat_file(name: str, task: str, repeat: int) -> Path:
+    """``predictions/<measure>/<task>.predict`` (repeat 0) or ``predictions/<measure>/repeat-<k>/<task>.predict``."""
+    folder = Path("predictions") / safe_filename(name)
+    return (folder / f"repeat-{repeat}" if repeat else folder) / f"{safe_filename(task)}.predict"
+
+
 def collect(runs, store, names: list[str], out_dir: str | Path, cache: "ScoreCache | None" = None) -> Computed:
-    """Read each (task, measure) from the store; write ``predictions/<measure>/<task>.predict`` and score
-    it where every model has an ok result (through ``cache`` when given)."""
+    """Read each (task, measure) from the store, every repeat; write its ``.predict`` files and score
+    them where every model has an ok result in every repeat (through ``cache`` when given)."""
+    import measures as measure_registry
+
     out_dir = Path(out_dir)
     tasks, cells, gaps = [], {n: {} for n in names}, {}
-    fingerprints = {}
+    fingerprints, all_arrays = {}, {}
     for run in runs:
         task = run.task
         tasks.append(TaskInfo(task.name, len(task.model_ids)))
         fingerprints[task.name] = run.fingerprint
         arrays = TaskArrays.from_task(task)
+        all_arrays[task.name] = arrays
         gaps[task.name] = (arrays.keys, arrays.gaps)
         for name in names:
-            rows = store.rows(run.fingerprint, name, *run.measures[name])
+            entry = measure_registry.get(name)
+            count = run.num_repeats(name)
+            stored = [store.rows(run.fingerprint, name, *run.key(name, k)) for k in range(count)]
             cell = Cell(len(task.model_ids))
             for model_id in task.model_ids:
-                row = rows.get(model_id)
-                if row is None:
-                    cell.missing += 1
-                elif row.status != "ok":
+                found = [rows.get(model_id) for rows in stored]
+                if any(row is not None and row.status != "ok" for row in found):
                     cell.failed += 1
-            relative = Path("predictions") / safe_filename(name) / f"{safe_filename(task.name)}.predict"
+                elif any(row is None for row in found):
+                    cell.missing += 1
+            relative = [_repeat_file(name, task.name, k) for k in range(count)]
+            folder = out_dir / relative[0].parent
+            keep = set() if cell.failed or cell.missing else {out_dir / rel for rel in relative}
+            for path in [out_dir / relative[0], *folder.glob(f"repeat-*/{safe_filename(task.name)}.predict")]:
+                if path not in keep:
+                    path.unlink(missing_ok=True)  # a previous run's file would pass for a score
             if cell.failed or cell.missing:
-                (out_dir / relative).unlink(missing_ok=True)  # a previous run's file would pass for a score
-            else:
-                values = {f"model_{m}": rows[m].value for m in task.model_ids}
-                path = write_predict(out_dir / relative, values)
-                key = cache.score_key(run.fingerprint, values) if cache else None
-                cell.scores = cache.scores.get(key) if cache else None
-                if cell.scores is None:
-                    cell.scores = evaluate(values, arrays, where=str(path))
+                cells[name][task.name] = cell
+                continue
+            cell.repeat_values = [{f"model_{m}": rows[m].value for m in task.model_ids} for rows in stored]
+            per_repeat = []
+            for values, rel in zip(cell.repeat_values, relative):
+                path = write_predict(out_dir / rel, values)
+                key = cache.score_key(run.fingerprint, values, entry.sign) if cache else None
+                scores = cache.scores.get(key) if cache else None
+                if scores is None:
+                    scores = evaluate(values, arrays, where=str(path), sign=entry.sign)
                 if cache:
-                    cache.used_scores[key] = cell.scores
-                cell.values = values
-                cell.predict_file = relative.as_posix()
+                    cache.used_scores[key] = scores
+                per_repeat.append(scores)
+            cell.scores = summarize(per_repeat, entry.stochastic)
+            cell.values = cell.repeat_values[0]
+            cell.predict_files = [rel.as_posix() for rel in relative]
+            cell.predict_file = cell.predict_files[0]
             cells[name][task.name] = cell
-    return Computed(tasks, list(names), cells, gaps, fingerprints)
+    return Computed(tasks, list(names), cells, gaps, fingerprints, all_arrays)
+
+
+def compare_with_best(computed: Computed, cache: "ScoreCache | None" = None) -> dict[str, dict]:
+    """``bootstrap.paired_test`` of every measure scored on every task against the best one (the highest
+    mean CMI over tasks), as JSON-ready dicts; cached on the fingerprints and every repeat's values."""
+    complete = [n for n in computed.measures if all(computed.cells[n][t.name].scores for t in computed.tasks)]
+    if not complete or not computed.tasks:
+        return {}
+    per_task = {}
+    for t in computed.tasks:
+        arrays = computed.arrays[t.name]
+        keys = arrays.keys
+        per_task[t.name] = (arrays, {n: np.array([[v[k] for k in keys] for v in computed.cells[n][t.name].repeat_values])
+                                     for n in complete})
+    key = None
+    if cache:
+        key = cache._key("compare", [computed.fingerprints[t.name] for t in computed.tasks],
+                         {n: [computed.cells[n][t.name].repeat_values for t in computed.tasks] for n in complete})
+        if key in cache.comparisons:
+            cache.used_comparisons[key] = cache.comparisons[key]
+            return cache.comparisons[key]
+    result = {n: c.as_dict() for n, c in paired_test(per_task).items()}
+    if cache:
+        cache.used_comparisons[key] = result
+    return result
 
 
 # -- the leaderboard as data ----------------------------------------------------------------------
@@ -303,16 +358,64 @@ def _sort_key(row: dict):
     return (mean is None, -(mean or 0.0), row["reference"], row["measure"])
 
 
+def _scaled(bounds, scale: float = 1.0) -> list[float] | None:
+    return None if bounds is None else [bounds[0] * scale, bounds[1] * scale]
+
+
+def _task_entry(cell: Cell) -> dict:
+    """One scored cell as JSON: the means over repeats and, under their own keys, intervals and robust scores."""
+    s = cell.scores
+    robust = s["robust_sign_error"]
+    intervals = s["intervals"]
+    entry = {
+        "cmi": _finite(s["cmi"]),
+        "cmi_x100": _finite(s["cmi"] * 100),
+        "kendall_tau": _finite(s["kendall_tau"]),
+        "psi": _finite(s["granulated_kendall"]["psi"]),
+        "granulated_kendall": {k: _finite(v) for k, v in s["granulated_kendall"].items()},
+        "conditions": {k: _finite(v) for k, v in s["conditions"].items()},
+        "predict_file": cell.predict_file,
+        "repeats": s["repeats"],
+        "intervals": {"cmi_x100": _scaled(intervals["cmi"], 100), "kendall_tau": intervals["kendall_tau"],
+                      "psi": intervals["psi"], "robust_sign_error": intervals["robust_sign_error"]},
+        "robust_sign_error": robust["robust"],
+        "robust_sign_error_detail": robust,
+    }
+    if len(cell.predict_files or []) > 1:
+        entry["predict_files"] = cell.predict_files
+        entry["repeat_cmi_x100"] = [_finite(v * 100) for v in s["repeat_scores"]["cmi"]]
+    return entry
+
+
+def _mean_interval(row: dict, tasks: list[TaskInfo], cells: dict[str, Cell], stochastic: bool) -> list[float] | None:
+    """95% t-interval over repeats of the mean CMI x 100 over tasks (repeat k's mean over tasks is one value)."""
+    if row["mean_cmi_x100"] is None:
+        return None
+    per_task = []
+    for t in tasks:
+        s = cells[t.name].scores
+        per_task.append(s["repeat_scores"]["cmi"] if "repeat_scores" in s else [s["cmi"]])
+    if len({len(v) for v in per_task}) != 1 or any(math.isnan(x) for v in per_task for x in v):
+        return None
+    means = np.mean(np.array(per_task) * 100, axis=0)
+    _, low, high = t_interval(means, exact=not stochastic)
+    return None if low is None else [low, high]
+
+
 def build(tasks: list[TaskInfo], cells: dict[str, dict[str, Cell]] | None = None,
-          measure_info: dict[str, dict] | None = None, ceilings: dict[str, dict] | None = None,
-          replicate_ceilings: dict[str, dict] | None = None) -> dict:
+          measure_info: dict[str, dict] | None = None, comparisons: dict[str, dict] | None = None,
+          ceilings: dict[str, dict] | None = None, replicate_ceilings: dict[str, dict] | None = None) -> dict:
     """The leaderboard as one JSON-ready dict; rows in the default order (mean CMI x 100 descending,
-    rows without a mean last). ``measure_info``: per measure ``sign``, ``source``, ``description``.
+    rows without a mean last). ``measure_info``: per measure ``sign``, ``source``, ``description``,
+    ``stochastic``; ``comparisons``: ``compare_with_best``'s result (the tie marks).
 
     Means are over all the leaderboard's tasks, and undefined (None) unless the row is scored on each.
+    Every CMI, tau and psi is a mean over the measure's repeats, with its 95% interval under
+    ``intervals`` (``mean_cmi_x100_interval`` for the mean over tasks).
     """
     cells = cells or {}
     measure_info = measure_info or {}
+    comparisons = comparisons or {}
     rows = []
     for name, per_task in cells.items():
         info = measure_info.get(name, {})
@@ -323,23 +426,19 @@ def build(tasks: list[TaskInfo], cells: dict[str, dict[str, Cell]] | None = None
             entry = {"scored": cell.scores is not None, "num_models": cell.num_models,
                      "failed_models": cell.failed, "missing_models": cell.missing}
             if cell.scores is not None:
-                s = cell.scores
-                entry.update({
-                    "cmi": s["cmi"],
-                    "cmi_x100": _finite(s["cmi"] * 100),
-                    "kendall_tau": _finite(s["kendall_tau"]),
-                    "psi": _finite(s["granulated_kendall"]["psi"]),
-                    "granulated_kendall": {k: _finite(v) for k, v in s["granulated_kendall"].items()},
-                    "conditions": {k: _finite(v) for k, v in s["conditions"].items()},
-                    "predict_file": cell.predict_file,
-                })
-                entry["cmi"] = _finite(entry["cmi"])
+                entry.update(_task_entry(cell))
             else:
-                entry.update({"cmi": None, "cmi_x100": None, "kendall_tau": None, "psi": None})
+                entry.update({"cmi": None, "cmi_x100": None, "kendall_tau": None, "psi": None,
+                              "robust_sign_error": None})
             row["tasks"][t.name] = entry
-        for key, out in (("cmi_x100", "mean_cmi_x100"), ("kendall_tau", "mean_kendall_tau"), ("psi", "mean_psi")):
+        for key, out in (("cmi_x100", "mean_cmi_x100"), ("kendall_tau", "mean_kendall_tau"), ("psi", "mean_psi"),
+                         ("robust_sign_error", "mean_robust_sign_error")):
             row[out] = _mean([row["tasks"][t.name][key] for t in tasks])
         row["mean_cmi_x100"] = task_average_x100([row["tasks"][t.name]["cmi"] for t in tasks])
+        row["mean_cmi_x100_interval"] = _mean_interval(row, tasks, per_task, info.get("stochastic", True))
+        comparison = comparisons.get(name)
+        row["comparison_with_best"] = comparison
+        row["tied_with_best"] = None if comparison is None else comparison["tied_with_best"]
         row["tasks_scored"] = sum(1 for t in tasks if row["tasks"][t.name]["scored"])
         rows.append(row)
     rows += reference_rows(tasks)
@@ -350,8 +449,11 @@ def build(tasks: list[TaskInfo], cells: dict[str, dict[str, Cell]] | None = None
     return {
         "tasks": [{"name": t.name, "num_models": t.num_models, "official": t.official} for t in tasks],
         "score_note": "CMI is the official PGDL score (conditional mutual information), x 100; tau is "
-                      "Kendall's tau-b against the generalization gap; psi the granulated Kendall coefficient. "
-                      "Means are over all tasks, undefined where a task is not scored.",
+                      "Kendall's tau-b against the generalization gap; psi the granulated Kendall coefficient; "
+                      "robust the worst-case sign-error over hyperparameters (Dziugaite et al., NeurIPS 2020; 0 is "
+                      "perfect, 0.5 a coin flip). Means are over all tasks, undefined where a task is not scored. "
+                      "Each number is the mean over the measure's repeats +- half its 95% interval.",
+        "uncertainty": {"interval": INTERVAL_METHOD, "test": TEST_METHOD},
         "rows": rows,
     }
 
@@ -375,10 +477,15 @@ def ceiling_rows(tasks: list[TaskInfo], ceilings: dict[str, dict], replicate_cei
             c = per_task.get(t.name)
             row["tasks"][t.name] = {"scored": c is not None, "cmi": None if c is None else _finite(c["cmi"]),
                                     "cmi_x100": None if c is None else _finite(c["cmi"] * 100),
-                                    "kendall_tau": None if c is None else _finite(c["kendall_tau"]), "psi": None}
+                                    "kendall_tau": None if c is None else _finite(c["kendall_tau"]), "psi": None,
+                                    "robust_sign_error": None}
         row["mean_cmi_x100"] = _mean([row["tasks"][t.name]["cmi_x100"] for t in tasks])
         row["mean_kendall_tau"] = _mean([row["tasks"][t.name]["kendall_tau"] for t in tasks])
         row["mean_psi"] = None
+        row["mean_robust_sign_error"] = None
+        row["mean_cmi_x100_interval"] = None
+        row["comparison_with_best"] = None
+        row["tied_with_best"] = None
         row["tasks_scored"] = sum(1 for t in tasks if row["tasks"][t.name]["scored"])
         rows.append(row)
     return rows
@@ -421,7 +528,7 @@ def reference_rows(tasks: list[TaskInfo]) -> list[dict]:
             value = pub.cmi_x100.get(officials[t.name]) if officials[t.name] else None
             row["tasks"][t.name] = {"scored": value is not None, "published_task": officials[t.name],
                                     "cmi": None if value is None else value / 100, "cmi_x100": value,
-                                    "kendall_tau": None, "psi": None}
+                                    "kendall_tau": None, "psi": None, "robust_sign_error": None}
         row["mean_cmi_x100"] = _mean([row["tasks"][t.name]["cmi_x100"] for t in tasks])
         if pub.mean_x100 is not None:
             row["published_mean_x100"] = pub.mean_x100
@@ -431,6 +538,10 @@ def reference_rows(tasks: list[TaskInfo]) -> list[dict]:
                 row["mean_cmi_x100"] = pub.mean_x100  # the leaderboard's tasks are exactly those of the mean
         row["mean_kendall_tau"] = None
         row["mean_psi"] = None
+        row["mean_robust_sign_error"] = None
+        row["mean_cmi_x100_interval"] = None
+        row["comparison_with_best"] = None
+        row["tied_with_best"] = None
         row["tasks_scored"] = sum(1 for t in tasks if row["tasks"][t.name]["scored"])
         rows.append(row)
     return rows
@@ -443,9 +554,30 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
+def _pm_text(value: float | None, bounds, digits: int = 2) -> str:
+    """``value ± h``, h half the width of its 95% interval (``± ?`` for a stochastic measure scored once)."""
+    text = _fmt(value, digits) or "nan"
+    if bounds is None:
+        return text if value is None else f"{text} ± ?"
+    return f"{text} ± {(bounds[1] - bounds[0]) / 2:.{digits}f}"
+
+
+def _versus_text(row: dict) -> str:
+    """The paired comparison with the best measure: 'best', 'tied (p = 0.34)', 'worse (p = 0.01)' or ''."""
+    c = row.get("comparison_with_best")
+    if not c:
+        return ""
+    if c["best"] == row["measure"]:
+        return "best"
+    return f"{'tied' if c['tied_with_best'] else 'worse'} (p = {c['p_value']:.2f})"
+
+
 def _cell_text(row: dict, task: str) -> str:
-    """What a table shows for a row on a task: CMI x 100, 'not scored (k of N failed)' or '-'."""
+    """What a table shows for a row on a task: CMI x 100 ± half its 95% interval, 'not scored (k of N
+    failed)' or '-'."""
     entry = row["tasks"][task]
+    if entry["scored"] and not row["reference"]:
+        return _pm_text(entry["cmi_x100"], entry["intervals"]["cmi_x100"])
     if entry["scored"]:
         return _fmt(entry["cmi_x100"]) or "nan"
     if row["reference"]:
@@ -494,6 +626,8 @@ def _not_scored(entry: dict) -> str:
 
 def _mean_text(row: dict, key: str, digits: int = 2) -> str:
     value = row.get(key)
+    if value is not None and key == "mean_cmi_x100" and not row["reference"]:
+        return _pm_text(value, row["mean_cmi_x100_interval"], digits)
     if value is not None:
         return _fmt(value, digits)
     if key == "mean_cmi_x100" and row.get("published_mean_x100") is not None:
@@ -532,8 +666,9 @@ def to_markdown(board: dict) -> str:
                           f"{b['fraction_of_ceiling']:.2f} of the gap noise ceiling ({c['cmi'] * 100:.2f})."), ""]
     if board.get("provenance"):
         lines += [_md(_provenance_text(board["provenance"])), ""]
-    header = ["#", "measure", "sign", *[f"{t} CMI x100" for t in tasks], "mean CMI x100", "mean tau", "mean psi",
-              "origin", "source"]
+    lines += [_md(f"vs best: {board['uncertainty']['test']}."), ""]
+    header = ["#", "measure", "sign", *[f"{t} CMI x100" for t in tasks], "mean CMI x100", "vs best", "mean tau",
+              "mean psi", "mean robust sign-error", "origin", "source"]
     lines.append("| " + " | ".join(_md(h) for h in header) + " |")
     lines.append("|" + "|".join("---:" if h in ("#", "sign") or "CMI" in h or h.startswith("mean") else "---"
                                 for h in header) + "|")
@@ -541,8 +676,9 @@ def to_markdown(board: dict) -> str:
         origin = f"*{row['origin']}*" if row["reference"] else "computed"
         cells = [str(row["rank"]), _md(row["measure"]), _sign_text(row),
                  *[_md(_cell_text(row, t)) for t in tasks],
-                 _md(_mean_text(row, "mean_cmi_x100")), _mean_text(row, "mean_kendall_tau", 3),
-                 _mean_text(row, "mean_psi", 3), origin, _md(row["source"])]
+                 _md(_mean_text(row, "mean_cmi_x100")), _versus_text(row), _mean_text(row, "mean_kendall_tau", 3),
+                 _mean_text(row, "mean_psi", 3), _mean_text(row, "mean_robust_sign_error", 3), origin,
+                 _md(row["source"])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -568,7 +704,10 @@ def csv_header(tasks: list[str]) -> list[str]:
             "tasks_scored"]
     for t in tasks:
         head += [f"{t}:cmi_x100", f"{t}:kendall_tau", f"{t}:psi", f"{t}:failed_models", f"{t}:missing_models"]
-    return [_csv_text(h) for h in head] + ["source"]
+    extra = ["mean_cmi_x100_low", "mean_cmi_x100_high", "tied_with_best", "p_value_vs_best", "mean_robust_sign_error"]
+    for t in tasks:
+        extra += [f"{t}:repeats", f"{t}:cmi_x100_low", f"{t}:cmi_x100_high", f"{t}:robust_sign_error"]
+    return [_csv_text(h) for h in head] + ["source"] + [_csv_text(h) for h in extra]
 
 
 def to_csv(board: dict) -> str:
@@ -584,7 +723,17 @@ def to_csv(board: dict) -> str:
             e = row["tasks"][t]
             out += [_csv_num(e["cmi_x100"]), _csv_num(e["kendall_tau"]), _csv_num(e["psi"]),
                     _csv_text(e.get("failed_models", "")), _csv_text(e.get("missing_models", ""))]
-        writer.writerow(out + [_csv_text(row["source"])])
+        bounds = row["mean_cmi_x100_interval"] or [None, None]
+        comparison = row["comparison_with_best"]
+        out += [_csv_text(row["source"]), _csv_num(bounds[0]), _csv_num(bounds[1]),
+                "" if row["tied_with_best"] is None else str(row["tied_with_best"]).lower(),
+                "" if comparison is None else _csv_num(comparison["p_value"]), _csv_num(row["mean_robust_sign_error"])]
+        for t in tasks:
+            e = row["tasks"][t]
+            task_bounds = (e.get("intervals") or {}).get("cmi_x100") or [None, None]
+            out += [e.get("repeats", ""), _csv_num(task_bounds[0]), _csv_num(task_bounds[1]),
+                    _csv_num(e["robust_sign_error"])]
+        writer.writerow(out)
     return buf.getvalue()
 
 
@@ -647,6 +796,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.na { color: #a33; font-size: 11px; }
 td.source { font-size: 11px; color: #555; max-width: 28em; }
 tr.reference td { background: #fff8e1; font-style: italic; }
+tr.tied td, span.tied { background: #e8f5e9; }
 .badge { font-size: 10px; background: #f0c040; color: #000; border-radius: 3px; padding: 0 4px; font-style: normal; }
 img.plot { max-width: 100%; border: 1px solid #ddd; }
 """
@@ -705,7 +855,8 @@ def to_html(board: dict, plots: dict[str, bytes]) -> str:
     csp = f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'"
     heads = [("#", "num"), ("measure", "text"), ("sign", "num"),
              *[(f"{t} CMI x100", "num") for t in tasks],
-             ("mean CMI x100", "num"), ("mean tau", "num"), ("mean psi", "num"), ("origin", "text"), ("source", "text")]
+             ("mean CMI x100", "num"), ("vs best", "num"), ("mean tau", "num"), ("mean psi", "num"),
+             ("mean robust sign-error", "num"), ("origin", "text"), ("source", "text")]
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            f'<meta http-equiv="Content-Security-Policy" content="{_e(csp)}">',
            "<title>pgdl-bench leaderboard</title>", f"<style>{_CSS}</style></head><body>",
@@ -717,12 +868,14 @@ def to_html(board: dict, plots: dict[str, bytes]) -> str:
     out.append(f"<p>{_e(board['score_note'])} Click a column header to sort.{note}</p>")
     if board.get("provenance"):
         out.append(f"<p>{_e(_provenance_text(board['provenance']))}</p>")
+    out.append(f"<p>vs best: {_e(board['uncertainty']['test'])}; rows tied with the best are "
+               '<span class="tied">highlighted</span>.</p>')
     out.append('<table id="leaderboard"><thead><tr>')
     for label, kind in heads:
         out.append(f'<th data-type="{kind}" scope="col">{_e(label)}<span class="arrow"></span></th>')
     out.append("</tr></thead><tbody>")
     for row in board["rows"]:
-        cls = ' class="reference"' if row["reference"] else ""
+        cls = ' class="reference"' if row["reference"] else (' class="tied"' if row["tied_with_best"] else "")
         out.append(f'<tr{cls} data-reference="{"true" if row["reference"] else "false"}">')
         out.append(_td(str(row["rank"]), row["rank"], "num"))
         out.append(_td(row["measure"], row["measure"], title=row.get("description", "")))
@@ -733,8 +886,11 @@ def to_html(board: dict, plots: dict[str, bytes]) -> str:
                 f"tau {_fmt(e['kendall_tau'], 3)}, psi {_fmt(e['psi'], 3)}" if e["scored"] else _not_scored(e))
             out.append(_td(_cell_text(row, t), e["cmi_x100"], "num" if e["scored"] else "na", title))
         out.append(_td(_mean_text(row, "mean_cmi_x100"), row["mean_cmi_x100"], "num"))
+        comparison = row["comparison_with_best"]
+        out.append(_td(_versus_text(row), None if comparison is None else comparison["p_value"]))
         out.append(_td(_mean_text(row, "mean_kendall_tau", 3), row["mean_kendall_tau"], "num"))
         out.append(_td(_mean_text(row, "mean_psi", 3), row["mean_psi"], "num"))
+        out.append(_td(_mean_text(row, "mean_robust_sign_error", 3), row["mean_robust_sign_error"], "num"))
         if row["reference"]:
             out.append(f'<td data-value="{_e(row["origin"])}"><span class="badge">{_e(row["origin"])}</span></td>')
         else:
@@ -785,7 +941,8 @@ def make_leaderboard(runs, store, names: list[str], out_dir: str | Path, measure
     replicate_ceilings = {member: {**per, "set": name} for name, entry in (replicate_sets or {}).items()
                           if "replicate_ceiling" in entry
                           for member, per in zip(entry["members"], entry["replicate_ceiling"]["per_replicate"])}
-    board = build(computed.tasks, computed.cells, measure_info, ceilings, replicate_ceilings)
+    board = build(computed.tasks, computed.cells, measure_info, comparisons=compare_with_best(computed, cache),
+                  ceilings=ceilings, replicate_ceilings=replicate_ceilings)
     for t in board["tasks"]:
         t["plot"] = f"plots/{safe_filename(t['name'])}.png"
         if provenance and t["name"] in provenance.get("tasks", {}):

@@ -3,6 +3,11 @@
 One job per model: the worker loads the model once, builds its view, and computes every pending
 measure on it (activations shared), reporting each value as soon as it exists. The parent stores each
 result the moment it arrives; a rerun computes only what the store lacks.
+
+Repeats: with ``repeats=K`` every stochastic measure (``Measure.stochastic``) is computed K times,
+repeat k on a view seeded with k (``ModelView(repeat=k)``); a deterministic one once. Repeat k >= 1
+is stored under the params key ``params_key + "#r<k>"`` (``repeat_key``); repeat 0 under the bare
+key, so results stored before repeats existed are repeat 0.
 """
 
 from __future__ import annotations
@@ -29,9 +34,10 @@ class MeasureFailure(RuntimeError):
     """A measure that raised or returned something other than a finite number on one model."""
 
 
-def model_view(task: Task, model_id: str) -> ModelView:
-    """Load one model of a task and wrap it, with the task's training split, for measures."""
-    loaded = task.load_model(model_id)
+def model_view(task: Task, model_id: str, repeat: int = 0, loaded=None) -> ModelView:
+    """Load one model of a task (unless ``loaded`` is given) and wrap it, with the task's training split,
+    for measures; ``repeat`` seeds the view's random draws (see ``ModelView``)."""
+    loaded = loaded or task.load_model(model_id)
     return ModelView(
         loaded.network,
         task.train_split(),
@@ -39,7 +45,18 @@ def model_view(task: Task, model_id: str) -> ModelView:
         model_id=model_id,
         hparams=task.hparams(model_id),
         task_name=task.name,
+        repeat=repeat,
     )
+
+
+def repeat_key(params: str, repeat: int) -> str:
+    """The store's params column of repeat ``repeat``: the params key, with ``#r<k>`` for k >= 1."""
+    return params if repeat == 0 else f"{params}#r{repeat}"
+
+
+def part_name(name: str, repeat: int) -> str:
+    """A job part (one value to compute): the measure's name, with ``#r<k>`` for repeat k >= 1."""
+    return name if repeat == 0 else f"{name}#r{repeat}"
 
 
 def _describe_type(value) -> str:
@@ -93,16 +110,29 @@ def _cached_task(path: str, reference: str | None) -> Task:
 
 
 def measure_job(emit: Emitter, task_path: str, reference: str | None, model_id: str,
-                params: dict[str, dict]) -> None:
-    """Job function: the measures named in ``emit.parts`` on one model, each value reported on its own."""
+                params: dict[str, dict], parts: dict[str, tuple[str, int]] | None = None) -> None:
+    """Job function: the measures named in ``emit.parts`` on one model, each value reported on its own.
+
+    ``parts`` maps a part to its (measure, repeat) (default: the part is a measure's name, repeat 0).
+    Parts are computed repeat by repeat, each repeat on its own view (one at a time in memory); the
+    model is loaded once.
+    """
     emit.phase("load")
+    parts = parts or {}
     try:
-        view = model_view(_cached_task(task_path, reference), model_id)
+        task = _cached_task(task_path, reference)
+        loaded = task.load_model(model_id)
+        task.train_split()  # read (and cached) here, so that a bad split is bad input, not a measure's error
     except TaskFormatError as exc:
         raise JobFailed(str(exc), status="bad_input") from None
-    for name in emit.parts:
+    view = None
+    for part in sorted(emit.parts, key=lambda p: parts.get(p, (p, 0))[1]):
+        name, repeat = parts.get(part, (part, 0))
+        if view is None or view.repeat != repeat:
+            view = None  # release the previous repeat's activations first
+            view = model_view(task, model_id, repeat, loaded)
         entry = measure_registry.get(name)
-        emit.run(name, lambda: finite_value(entry(view, **params.get(name, {})), name))
+        emit.run(part, lambda: finite_value(entry(view, **params.get(name, {})), name))
 
 
 # -- parent side ------------------------------------------------------------------------------
@@ -124,8 +154,23 @@ class TaskRun:
 
     task: Task
     fingerprint: str
-    measures: dict[str, tuple[str, str]]  # name -> (params key, version)
+    measures: dict[str, tuple[str, str]]  # name -> (params key, version): repeat 0's store key
     params: dict[str, dict]
+    repeats: dict[str, int] = field(default_factory=dict)  # name -> repeats to compute (default 1)
+
+    def num_repeats(self, name: str) -> int:
+        return self.repeats.get(name, 1)
+
+    def key(self, name: str, repeat: int = 0) -> tuple[str, str]:
+        """(params column, version) of repeat ``repeat`` of a measure in the store."""
+        params, version = self.measures[name]
+        return repeat_key(params, repeat), version
+
+    def parts(self) -> dict[str, tuple[str, int]]:
+        """Every (measure, repeat) to compute, by job part name, repeat 0 first."""
+        names = list(self.measures)
+        rounds = max([self.num_repeats(n) for n in names] or [1])
+        return {part_name(n, k): (n, k) for k in range(rounds) for n in names if k < self.num_repeats(n)}
 
 
 @dataclass
@@ -150,10 +195,14 @@ def measure_settings(names: list[str], overrides: dict[str, dict] | None = None)
     return out
 
 
-def prepare(task: Task, names: list[str], overrides: dict[str, dict] | None = None) -> TaskRun:
+def prepare(task: Task, names: list[str], overrides: dict[str, dict] | None = None, repeats: int = 1) -> TaskRun:
+    """A task's run of ``names``: each stochastic measure ``repeats`` times, each deterministic one once."""
+    if int(repeats) != repeats or repeats < 1:
+        raise ValueError(f"--repeats must be a positive integer, got {repeats!r}")
     params = measure_settings(names, overrides)
     keyed = {n: (params_key(params[n]), code_version(measure_registry.get(n))) for n in names}
-    return TaskRun(task, task_fingerprint(task), keyed, params)
+    counts = {n: int(repeats) if measure_registry.get(n).stochastic else 1 for n in names}
+    return TaskRun(task, task_fingerprint(task), keyed, params, counts)
 
 
 REFILL_ROUNDS = 2  # times a run recomputes results that another run deleted meanwhile, before it gives up
@@ -185,16 +234,19 @@ def run_measures(
         elif retry_failed:
             store.delete_failed(run.fingerprint, names)
     owners: dict[str, tuple[TaskRun, str]] = {}  # job key -> (its run, its model id); keys are never parsed
-    reused: dict[int, dict[str, set[str]]] = {}  # id(run) -> measure -> models whose stored result is reused
+    reused: dict[int, dict[str, set[str]]] = {}  # id(run) -> part -> models whose stored result is reused
     jobs = _pending_jobs(runs, store, plugins, owners, report, reused)
     total = sum(len(job.parts) for job in jobs)
     bar = tqdm(total=total, desc="measures", unit="result", disable=not progress or total == 0, leave=False)
 
+    parts = {id(run): run.parts() for run in runs}
+
     def on_result(result: PartResult) -> None:
         run, model_id = owners[result.job]
-        params, version = run.measures[result.part]
+        name, repeat = parts[id(run)][result.part]
+        params, version = run.key(name, repeat)
         value = float(result.value) if result.ok else None
-        store.put(run.fingerprint, run.task.name, model_id, result.part, params, version, result.status,
+        store.put(run.fingerprint, run.task.name, model_id, name, params, version, result.status,
                   value, result.error, result.seconds)
         report.computed += 1
         bar.update(1)
@@ -215,13 +267,17 @@ def run_measures(
         bar.close()
     for job in jobs:
         run, model_id = owners[job.key]
-        report.failures += [Failure(run.task.name, model_id, name, "lost", LOST) for name in job.parts]
+        report.failures += [Failure(run.task.name, model_id, parts[id(run)][part][0], "lost", LOST)
+                            for part in job.parts]
     for run in runs:
-        for name, (params, version) in run.measures.items():
-            for model_id, row in store.rows(run.fingerprint, name, params, version).items():
-                if row.status != "ok":
-                    report.failures.append(Failure(run.task.name, model_id, name, row.status, row.error,
-                                                   replayed=model_id in reused[id(run)][name]))
+        for name in run.measures:
+            failed: dict[str, Failure] = {}  # one failure per model and measure, whichever repeat
+            for k in range(run.num_repeats(name)):
+                for model_id, row in store.rows(run.fingerprint, name, *run.key(name, k)).items():
+                    if row.status != "ok" and model_id not in failed:
+                        failed[model_id] = Failure(run.task.name, model_id, name, row.status, row.error,
+                                                   replayed=model_id in reused[id(run)][part_name(name, k)])
+            report.failures += failed.values()
     return report
 
 
@@ -236,9 +292,10 @@ def _pending_jobs(runs: list[TaskRun], store: ResultStore, plugins: tuple[str, .
     jobs: list[Job] = []
     for run in runs:
         names = list(run.measures)
-        done = {n: store.rows(run.fingerprint, n, *run.measures[n]) for n in names}
+        wanted = run.parts()  # every (measure, repeat) as a job part, repeat 0 first
+        done = {part: store.rows(run.fingerprint, n, *run.key(n, k)) for part, (n, k) in wanted.items()}
         if reused is not None:
-            reused[id(run)] = {n: set(done[n]) for n in names}
+            reused[id(run)] = {part: set(rows) for part, rows in done.items()}
         if report is not None:
             for name in names:
                 params, version = run.measures[name]
@@ -246,21 +303,23 @@ def _pending_jobs(runs: list[TaskRun], store: ResultStore, plugins: tuple[str, .
                         and store.versions(run.fingerprint, name, params) - {version}):
                     report.stale.append((run.task.name, name))
         for model_id in run.task.model_ids:
-            pending = [n for n in names if model_id not in done[n]]
+            pending = [part for part in wanted if model_id not in done[part]]
             if report is not None:
-                report.reused += len(names) - len(pending)
+                report.reused += len(wanted) - len(pending)
             if not pending:
                 continue
             key = f"{run.task.name}/model_{model_id}"
             owners[key] = (run, model_id)
+            job_parts = {part: wanted[part] for part in pending}
+            pending_names = list(dict.fromkeys(n for n, _ in job_parts.values()))
             jobs.append(Job(
                 key=key,
                 fn=measure_job,
                 kwargs=dict(task_path=str(Path(run.task.path).resolve()),
                             reference=str(Path(run.task.metrics_path).resolve()), model_id=model_id,
-                            params={n: run.params[n] for n in pending}),
+                            params={n: run.params[n] for n in pending_names}, parts=job_parts),
                 parts=tuple(pending),
-                imports=tuple(plugins) + _measure_modules(pending),
+                imports=tuple(plugins) + _measure_modules(pending_names),
             ))
     return jobs
 
@@ -275,20 +334,35 @@ def _measure_modules(names: list[str]) -> tuple[str, ...]:
     return tuple(modules)
 
 
-def stored_values(store: ResultStore, run: TaskRun, name: str) -> dict[str, float] | None:
-    """{"model_<id>": value} of a measure on a task, or None while any model lacks an ok result."""
-    rows = store.rows(run.fingerprint, name, *run.measures[name])
+def stored_values(store: ResultStore, run: TaskRun, name: str, repeat: int = 0) -> dict[str, float] | None:
+    """{"model_<id>": value} of a measure's repeat on a task, or None while any model lacks an ok result."""
+    rows = store.rows(run.fingerprint, name, *run.key(name, repeat))
     if any(rows.get(m) is None or rows[m].status != "ok" for m in run.task.model_ids):
         return None
     return {f"model_{m}": rows[m].value for m in run.task.model_ids}
 
 
-def final_values(store: ResultStore, run: TaskRun, name: str, report: RunReport) -> dict[str, float] | None:
-    """``stored_values``; results that another run deleted after ``run_measures`` ended become "lost" failures."""
-    values = stored_values(store, run, name)
+def stored_repeats(store: ResultStore, run: TaskRun, name: str) -> list[dict[str, float]] | None:
+    """Every repeat's values of a measure on a task (``stored_values`` of 0 .. K-1), or None while any
+    repeat lacks an ok result on some model."""
+    out = []
+    for k in range(run.num_repeats(name)):
+        values = stored_values(store, run, name, k)
+        if values is None:
+            return None
+        out.append(values)
+    return out
+
+
+def final_values(store: ResultStore, run: TaskRun, name: str, report: RunReport) -> list[dict[str, float]] | None:
+    """``stored_repeats``; results that another run deleted after ``run_measures`` ended become "lost" failures."""
+    values = stored_repeats(store, run, name)
     if values is None:
-        rows = store.rows(run.fingerprint, name, *run.measures[name])
         known = {(f.task, f.model_id, f.measure) for f in report.failures}
-        report.failures += [Failure(run.task.name, m, name, "lost", LOST) for m in run.task.model_ids
-                            if m not in rows and (run.task.name, m, name) not in known]
+        for k in range(run.num_repeats(name)):
+            rows = store.rows(run.fingerprint, name, *run.key(name, k))
+            for m in run.task.model_ids:
+                if m not in rows and (run.task.name, m, name) not in known:
+                    report.failures.append(Failure(run.task.name, m, name, "lost", LOST))
+                    known.add((run.task.name, m, name))
     return values

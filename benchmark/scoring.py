@@ -107,7 +107,8 @@ def _slice_scores(tables: np.ndarray, starts: np.ndarray) -> np.ndarray:
     mean_k MI(gap sign; measure sign) / mean_k H(gap sign), one value per group."""
     totals = tables.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = tables / totals
+        # an empty table (no model pair with that combination: only in a resampled zoo) adds nothing
+        p = np.divide(tables, totals, out=np.zeros_like(tables), where=totals > 0)
         p_gap = np.stack([p[:, 0] + p[:, 1], p[:, 2] + p[:, 3]], axis=1)  # (K, 2)
         p_meas = np.stack([p[:, 0] + p[:, 2], p[:, 1] + p[:, 3]], axis=1)  # (K, 2)
         expected = p_gap[:, [0, 0, 1, 1]] * p_meas[:, [0, 1, 0, 1]]
@@ -185,6 +186,26 @@ def kendall_tau(pred: np.ndarray, gaps: np.ndarray) -> float:
     return float(kendalltau(pred, gaps).statistic)
 
 
+def cell_kendall_taus(pred: np.ndarray, gaps: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """Kendall's tau-b between ``pred`` and ``gaps`` within each group of models (``cells``: a group id
+    per model, 0 .. G-1), all groups at once: (concordant - discordant) / sqrt((n0 - n1)(n0 - n2)) over
+    the pairs inside a group, n1 and n2 its pairs tied in pred and in gap (scipy's tau-b; NaN where
+    a group has fewer than two models or all its values or all its gaps are equal)."""
+    i, j = np.triu_indices(len(pred), k=1)
+    same = cells[i] == cells[j]
+    i, j = i[same], j[same]
+    group = cells[i]
+    size = int(cells.max()) + 1 if len(cells) else 0
+    dp, dg = np.sign(pred[i] - pred[j]), np.sign(gaps[i] - gaps[j])
+    n0 = np.bincount(group, minlength=size).astype(np.float64)
+    n1 = np.bincount(group, dp == 0, minlength=size)
+    n2 = np.bincount(group, dg == 0, minlength=size)
+    score = np.bincount(group, dp * dg, minlength=size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        denominator = np.sqrt((n0 - n1) * (n0 - n2))
+        return np.where(denominator > 0, score / np.where(denominator > 0, denominator, 1.0), np.nan)
+
+
 def granulated_kendall(pred: np.ndarray, arrays: TaskArrays) -> dict[str, float]:
     """Granulated Kendall coefficient (Jiang et al., ICLR 2020, eq. 4).
 
@@ -193,27 +214,28 @@ def granulated_kendall(pred: np.ndarray, arrays: TaskArrays) -> dict[str, float]
     undefined (all gaps or all values equal) are skipped. ``psi`` is the mean over hyperparameters.
     """
     out: dict[str, float] = {}
+    pred = np.asarray(pred, dtype=np.float64)
     for name in arrays.names:
         others = [n for n in arrays.names if n != name]
         key = np.zeros(len(pred), dtype=np.int64)
         for n in others:
             key = key * arrays.sizes[n] + arrays.codes[n]
-        taus = []
-        for cell in np.unique(key):
-            members = key == cell
-            if members.sum() < 2:
-                continue
-            tau = kendall_tau(pred[members], arrays.gaps[members])
-            if not math.isnan(tau):
-                taus.append(tau)
-        out[name] = float(np.mean(taus)) if taus else float("nan")
+        taus = cell_kendall_taus(pred, arrays.gaps, np.unique(key, return_inverse=True)[1].ravel())
+        taus = taus[~np.isnan(taus)]
+        out[name] = float(np.mean(taus)) if len(taus) else float("nan")
     values = [v for v in out.values() if not math.isnan(v)]
     out["psi"] = float(np.mean(values)) if values else float("nan")
     return out
 
 
-def evaluate(predictions: dict, task: Task | TaskArrays, where: str = "predictions") -> dict:
-    """Every score of one set of predictions on one task, as a JSON-ready dict (fractions, not x100)."""
+def evaluate(predictions: dict, task: Task | TaskArrays, where: str = "predictions", sign: int = 1) -> dict:
+    """Every score of one set of predictions on one task, as a JSON-ready dict (fractions, not x100).
+
+    ``sign`` orients the predictions for the robust sign-error (+1: larger predicts a larger gap, the
+    ``.predict`` convention; -1 for a measure registered with sign -1); CMI and tau ignore it.
+    """
+    from .robust import robust_sign_error
+
     arrays = task if isinstance(task, TaskArrays) else TaskArrays.from_task(task)
     pred = prediction_vector(predictions, arrays, where)
     result = conditional_mutual_information(dict(zip(arrays.keys, pred)), arrays, where)
@@ -222,5 +244,6 @@ def evaluate(predictions: dict, task: Task | TaskArrays, where: str = "predictio
         "conditions": {"|".join(c): v for c, v in result.conditions.items()},
         "kendall_tau": kendall_tau(pred, arrays.gaps),
         "granulated_kendall": granulated_kendall(pred, arrays),
+        "robust_sign_error": robust_sign_error(pred, arrays, sign),
         "num_models": len(pred),
     }

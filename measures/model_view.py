@@ -23,6 +23,8 @@ class ModelView:
         x_train, y_train: the training split (float32 inputs, int64 labels), unshuffled.
         num_classes: number of output logits.
         model_id, hparams: identity of the model in its task.
+        repeat: which of ``--repeats K`` independent runs this is (0, the default, is the run every
+            stored result before repeats came from); it seeds ``rng`` and ``sample_indices``.
     """
 
     def __init__(
@@ -37,6 +39,7 @@ class ModelView:
         batch_size: int = 512,
         sample_size: int = 1000,
         cache_bytes: int = 1 << 30,
+        repeat: int = 0,
     ):
         self.network = network.eval()
         self.initial_network = initial_network.eval() if initial_network is not None else None
@@ -48,6 +51,9 @@ class ModelView:
         self.batch_size = batch_size
         self.sample_size = sample_size
         self.cache_bytes = cache_bytes
+        if int(repeat) != repeat or repeat < 0:
+            raise ValueError(f"repeat must be a non-negative integer, got {repeat!r}")
+        self.repeat = int(repeat)
         self._samples: dict[int, torch.Tensor] = {}
         self._activations: dict[tuple[str, int], torch.Tensor] = {}  # insertion order = LRU order
         self.forward_passes = 0  # sample forward passes run for activations (for tests and benchmarks)
@@ -66,21 +72,28 @@ class ModelView:
             stop = min(start + step, n)
             yield self.x_train[start:stop], self.y_train[start:stop]
 
+    def _seed(self, key: str) -> int:
+        """64 bits of sha256(key), with ``#r<k>`` appended for repeat k >= 1 (repeat 0 keeps the old seeds)."""
+        if self.repeat:
+            key = f"{key}#r{self.repeat}"
+        return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")
+
     def rng(self, measure_name: str) -> np.random.Generator:
-        """A random generator seeded by (task, model, measure): reruns repeat exactly."""
-        digest = hashlib.sha256(f"{self.task_name}/{self.model_id}/{measure_name}".encode()).digest()
-        return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+        """A random generator seeded by (task, model, measure, repeat): reruns repeat exactly."""
+        return np.random.default_rng(self._seed(f"{self.task_name}/{self.model_id}/{measure_name}"))
 
     def sample_indices(self, n: int | None = None) -> torch.Tensor:
         """Indices of a class-stratified sample of ``n`` training examples (default ``sample_size``).
 
-        Seeded by the task, not the model: every model of a task is measured on the same samples,
-        and every measure of a run shares them (and their cached activations).
+        Seeded by the task and the repeat, not the model: every model of a task is measured on the
+        same samples in a repeat, and every measure of a run shares them (and their cached
+        activations). Another repeat draws another sample, since which examples are drawn is part
+        of a measure's Monte Carlo error (when the split is no larger than ``n``, every repeat
+        gets the whole split).
         """
         n = min(self.sample_size if n is None else n, self.num_train)
         if n not in self._samples:
-            digest = hashlib.sha256(f"{self.task_name}/sample".encode()).digest()
-            rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+            rng = np.random.default_rng(self._seed(f"{self.task_name}/sample"))
             labels = self.y_train.numpy()
             order = rng.permutation(len(labels))
             # round-robin over classes in a random order: as balanced as the classes allow

@@ -18,6 +18,7 @@ def _keras_weights(network) -> list[np.ndarray]:
     "weight_norm",
     source="PGDL starting kit sample submission (Jiang et al., arXiv 2012.07976); "
     "Jiang et al., ICLR 2020, 'Fantastic Generalization Measures', frobenius norm family",
+    stochastic=False,
 )
 def weight_norm(view: ModelView) -> float:
     """Sum over all weight tensors of their squared Frobenius norm (larger predicts a larger gap).
@@ -32,6 +33,7 @@ def weight_norm(view: ModelView) -> float:
 @measure(
     "distance_from_init",
     source="Nagarajan & Kolter 2019; Jiang et al., ICLR 2020, 'Fantastic Generalization Measures' (dist. from init.)",
+    stochastic=False,
 )
 def distance_from_init(view: ModelView) -> float:
     """Sum over all weight tensors of the squared Frobenius norm of W - W0 (larger predicts a larger gap).

@@ -74,6 +74,7 @@ def register_object(obj: Any, name: str | None = None, source: str = "") -> list
             version=str(getattr(obj, "version", "1")),
             params=_defaults(obj),
             origin=f"{obj.__module__}:{obj.__qualname__}",
+            stochastic=bool(getattr(obj, "stochastic", True)),
         ))
         return [measure_name]
     raise MeasureError(f"{source}: {obj!r} is not a measure, a function or a module")

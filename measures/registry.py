@@ -16,7 +16,9 @@ class Measure:
     """A registered complexity measure.
 
     ``fn(view, **params)`` returns one float. ``sign`` says which way it points: +1 when a larger
-    value predicts a larger generalization gap, -1 when a smaller one does.
+    value predicts a larger generalization gap, -1 when a smaller one does. ``stochastic`` says
+    whether its value depends on random draws (``view.rng`` or the shared sample ``view.sample``):
+    ``--repeats K`` reruns a stochastic measure with K seeds and a deterministic one once.
     """
 
     name: str
@@ -27,6 +29,7 @@ class Measure:
     version: str = "1"
     params: dict[str, Any] = field(default_factory=dict)
     origin: str = ""
+    stochastic: bool = True
 
     def __call__(self, view, **params) -> float:
         unknown = set(params) - set(self.params)
@@ -44,14 +47,20 @@ def _defaults(fn: Callable) -> dict[str, Any]:
     return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
 
 
-def measure(name: str, *, source: str, description: str | None = None, sign: int = 1, version: str = "1"):
+def measure(name: str, *, source: str, description: str | None = None, sign: int = 1, version: str = "1",
+            stochastic: bool = True):
     """Register ``fn(view, **params) -> float`` as a complexity measure called ``name``.
 
     ``description`` defaults to the first line of the docstring; ``source`` cites where the
     definition comes from; the keyword parameters of ``fn`` (with their defaults) are its parameters.
+    ``stochastic=False`` declares that the value is a function of the weights and the full training
+    split alone (no ``view.rng``, no ``view.sample``): it is then computed once whatever ``--repeats``
+    asks. The default, True, is the safe one: an undeclared measure is rerun with every seed.
     """
     if sign not in (1, -1):
         raise MeasureError(f"measure '{name}': sign must be +1 or -1")
+    if not isinstance(stochastic, bool):
+        raise MeasureError(f"measure '{name}': stochastic must be True or False, got {stochastic!r}")
 
     def register(fn: Callable[..., float]) -> Callable[..., float]:
         doc = inspect.getdoc(fn) or ""
@@ -64,6 +73,7 @@ def measure(name: str, *, source: str, description: str | None = None, sign: int
             version=str(version),
             params=_defaults(fn),
             origin=f"{fn.__module__}:{fn.__qualname__}",
+            stochastic=stochastic,
         )
         add(entry)
         return fn

@@ -24,14 +24,14 @@ def _bad(view) -> bool:
     return view.model_id == os.environ.get("PGDL_TEST_BAD_MODEL", "5")
 
 
-@measure("test_fine", source="tests")
+@measure("test_fine", source="tests", stochastic=False)
 def fine(view):
     """Model id plus the number of training samples."""
     _log("test_fine", view)
     return float(view.model_id) + view.num_train
 
 
-@measure("test_raises", source="tests")
+@measure("test_raises", source="tests", stochastic=False)
 def raises(view):
     """Raises on the bad model."""
     _log("test_raises", view)
@@ -40,7 +40,7 @@ def raises(view):
     return 1.0 + float(view.model_id)
 
 
-@measure("test_hangs", source="tests")
+@measure("test_hangs", source="tests", stochastic=False)
 def hangs(view):
     """Never returns on the bad model."""
     _log("test_hangs", view)
@@ -49,14 +49,14 @@ def hangs(view):
     return 2.0 + float(view.model_id)
 
 
-@measure("test_nan", source="tests")
+@measure("test_nan", source="tests", stochastic=False)
 def nan(view):
     """NaN on the bad model."""
     _log("test_nan", view)
     return math.nan if _bad(view) else 3.0 + float(view.model_id)
 
 
-@measure("test_kills_worker", source="tests")
+@measure("test_kills_worker", source="tests", stochastic=False)
 def kills_worker(view):
     """The first time it meets the bad model (every time with $PGDL_TEST_ALWAYS_KILL), its worker
     process is killed (SIGKILL) mid-measure."""
@@ -68,7 +68,7 @@ def kills_worker(view):
     return 4.0 + float(view.model_id)
 
 
-@measure("test_slow", source="tests")
+@measure("test_slow", source="tests", stochastic=False)
 def slow(view):
     """Sleeps $PGDL_TEST_SLOW_S seconds, then returns the model id."""
     time.sleep(float(os.environ.get("PGDL_TEST_SLOW_S", "0.5")))

@@ -155,7 +155,7 @@ def as_unprivileged(folder: Path) -> tuple[str | None, dict]:
 # -- 2. stale results after a code change ---------------------------------------------------------
 
 EDITABLE = '''
-@measure("p_edit", source="test")
+@measure("p_edit", source="test", stochastic=False)
 def p_edit(view):
     """The model id plus an offset that the test edits."""
     return OFFSET + float(view.model_id)
@@ -200,7 +200,7 @@ def test_upgrading_an_installed_measure_package_recomputes(toy_task_path, tmp_pa
     site = tmp_path / "site"
     site.mkdir()
     (site / "fake_pgdl_measure.py").write_text(
-        "def fake_dist_measure(view):\n    return float(view.model_id)\n")
+        "def fake_dist_measure(view):\n    return float(view.model_id)\n\n\nfake_dist_measure.stochastic = False\n")
     dist = site / "fake_pgdl_measure-1.0.dist-info"
     dist.mkdir()
     (dist / "entry_points.txt").write_text(

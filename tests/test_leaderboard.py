@@ -37,13 +37,13 @@ PLUGIN = f'''
 from measures import measure
 
 
-@measure({XSS!r}, source="xss test <b>source</b> & co")
+@measure({XSS!r}, source="xss test <b>source</b> & co", stochastic=False)
 def hostile(view):
     """A measure whose name is markup."""
     return float(sum(p.numel() for p in view.network.parameters())) + float(view.model_id) ** 0.5
 
 
-@measure("flaky", source="tests")
+@measure("flaky", source="tests", stochastic=False)
 def flaky(view):
     """Fails on two models."""
     if view.model_id in ("1", "4"):
@@ -158,9 +158,21 @@ def test_md_csv_json_agree(board):
         else:
             assert cells[1] == row["measure"]
         if row["mean_cmi_x100"] is not None:
-            assert cells[3] == f"{row['tasks'][TASK]['cmi_x100']:.2f}" == cells[4]
-            assert cells[5] == f"{row['mean_kendall_tau']:.3f}" and cells[6] == f"{row['mean_psi']:.3f}"
-        assert cells[7] == "computed"
+            # deterministic measures: the interval over repeats is the value itself
+            assert cells[3] == f"{row['tasks'][TASK]['cmi_x100']:.2f} ± 0.00" == cells[4]
+            assert cells[6] == f"{row['mean_kendall_tau']:.3f}" and cells[7] == f"{row['mean_psi']:.3f}"
+            assert cells[8] == f"{row['mean_robust_sign_error']:.3f}"
+            c = row["comparison_with_best"]
+            assert cells[5] == ("best" if c["best"] == row["measure"] else
+                                f"{'tied' if c['tied_with_best'] else 'worse'} (p = {c['p_value']:.2f})")
+        assert cells[9] == "computed"
+    # the tie marks agree across formats, and the best is the first row
+    assert rows[0]["comparison_with_best"]["best"] == rows[0]["measure"] and rows[0]["tied_with_best"] is True
+    for line, row in zip(table, rows):
+        assert line["tied_with_best"] == ("" if row["tied_with_best"] is None else str(row["tied_with_best"]).lower())
+        assert _num(line["p_value_vs_best"]) == (row["comparison_with_best"] or {}).get("p_value")
+        assert _num(line["mean_robust_sign_error"]) == row["mean_robust_sign_error"]
+        assert line[f"{TASK}:repeats"] == ("1" if row["tasks"][TASK]["scored"] else "")
 
 
 def test_second_run_reuses_the_store_and_score_uses_safe_names(board, toy_task_path):

@@ -160,3 +160,25 @@ def test_evaluate_reports_everything(toy):
     assert scores["granulated_kendall"]["psi"] == pytest.approx(1.0)
     assert len(scores["conditions"]) == 6 and "num_units|num_layers" in scores["conditions"]
     assert scores["cmi"] == min(scores["conditions"].values())
+
+
+def test_cell_kendall_taus_equal_scipy_on_random_cells():
+    """The vectorized per-cell tau-b of the granulated Kendall coefficient against scipy, cell by cell,
+    with ties in both variables, cells of one model and cells where tau is undefined."""
+    from scipy.stats import kendalltau
+
+    from benchmark.scoring import cell_kendall_taus
+
+    rng = np.random.default_rng(4)
+    cells = rng.integers(0, 12, 90)
+    pred = rng.integers(0, 5, 90).astype(float)
+    gaps = rng.integers(0, 4, 90) / 10
+    pred[cells == 3] = 1.0  # all values equal in one cell: undefined
+    taus = cell_kendall_taus(pred, gaps, cells)
+    for c in range(12):
+        members = cells == c
+        expected = kendalltau(pred[members], gaps[members]).statistic if members.sum() >= 2 else float("nan")
+        if np.isnan(expected):
+            assert np.isnan(taus[c])
+        else:
+            assert taus[c] == pytest.approx(expected, abs=1e-12)
