@@ -361,7 +361,7 @@ def _need_images(view: ModelView, name: str) -> None:
                            f"got {x.shape[1]} channels")
 
 
-@measure("conv_margin", source=f"{_NATEKAR} (complexityMargin, augment=None)", sign=1)
+@measure("conv_margin", source=f"{_NATEKAR} (complexityMargin, augment=None)", sign=1, version="2")
 def conv_margin(view: ModelView, n: int = 500, layer=None, batch_size: int = 50, buffer: int = 5000) -> float:
     """-mean normalized margin (z_i - z_j) / (||grad_h (z_i - z_j)|| + 1e-7) at the first conv layer (larger predicts a larger gap).
 
@@ -373,7 +373,7 @@ def conv_margin(view: ModelView, n: int = 500, layer=None, batch_size: int = 50,
     return _margin_score(view, n, layer, batch_size, buffer, view.rng("conv_margin"))
 
 
-@measure("mixup_margin", source=f"{_NATEKAR} (complexityMargin, augment='mixup')", sign=1)
+@measure("mixup_margin", source=f"{_NATEKAR} (complexityMargin, augment='mixup')", sign=1, version="2")
 def mixup_margin(view: ModelView, n: int = 500, layer=None, batch_size: int = 50, buffer: int = 5000) -> float:
     """``conv_margin`` on midpoints of each image and a same-class partner of its batch (larger predicts a larger gap).
 
@@ -389,7 +389,7 @@ def mixup_margin(view: ModelView, n: int = 500, layer=None, batch_size: int = 50
     return _margin_score(view, n, layer, batch_size, buffer, rng, mix)
 
 
-@measure("augment_margin", source=f"{_NATEKAR} (complexityMargin, augment='standard'; augment.py)", sign=1)
+@measure("augment_margin", source=f"{_NATEKAR} (complexityMargin, augment='standard'; augment.py)", sign=1, version="2")
 def augment_margin(view: ModelView, n: int = 500, layer=None, batch_size: int = 50, buffer: int = 5000) -> float:
     """``conv_margin`` on images augmented by ``natekar_augment`` (larger predicts a larger gap).
 
@@ -434,7 +434,7 @@ def robustness_augmentations(x: torch.Tensor, rng: np.random.Generator, saturati
     ]
 
 
-@measure("augment_robustness", source=f"{_AITHAL} (runner_up_solution/complexity.py)", sign=-1)
+@measure("augment_robustness", source=f"{_AITHAL} (runner_up_solution/complexity.py)", sign=-1, version="2")
 def augment_robustness(view: ModelView, n: int = 64 * 201, penalties: Sequence[float] = AITHAL_PENALTIES,
                        saturation: tuple[float, float] = (0.6, 1.6), crop_fraction: float = 0.9,
                        brightness_delta: float = 0.5, batch_size: int = 64) -> float:

@@ -101,7 +101,7 @@ def _dbi(view: ModelView, rng: np.random.Generator, layer, pool: int, rounds: in
     return float(np.mean(np.asarray(scores, dtype=np.float64)))
 
 
-@measure("dbi_first_conv", source=f"{_NATEKAR}; sklearn.metrics.davies_bouldin_score", sign=1)
+@measure("dbi_first_conv", source=f"{_NATEKAR}; sklearn.metrics.davies_bouldin_score", sign=1, version="2")
 def dbi_first_conv(view: ModelView, layer=None, pool=4, rounds=10, samples=120, buffer=5000) -> float:
     """Davies-Bouldin index of the true-label clusters of the first conv layer's max-pooled output (sign +1).
 
@@ -165,7 +165,7 @@ def _lwm(view: ModelView, batches: int, per_class: int) -> float:
     return float(np.mean(per_class_mean))
 
 
-@measure("label_mixup_accuracy", source=f"{_NATEKAR} (label-wise mixup, LWM)", sign=-1)
+@measure("label_mixup_accuracy", source=f"{_NATEKAR} (label-wise mixup, LWM)", sign=-1, version="2")
 def label_mixup_accuracy(view: ModelView, batches=10, per_class=10) -> float:
     """Accuracy on midpoints of same-class training pairs, label-wise mixup (sign -1: higher predicts a smaller gap).
 
@@ -181,7 +181,7 @@ def label_mixup_accuracy(view: ModelView, batches=10, per_class=10) -> float:
     return _lwm(view, batches, per_class)
 
 
-@measure("dbi_times_lwm", source=f"{_NATEKAR} (the winning score DBI x (1 - LWM))", sign=1)
+@measure("dbi_times_lwm", source=f"{_NATEKAR} (the winning score DBI x (1 - LWM))", sign=1, version="2")
 def dbi_times_lwm(view: ModelView, layer=None, pool=4, rounds=10, samples=120, buffer=5000, batches=10,
                   per_class=10) -> float:
     """dbi_first_conv x (1 - label_mixup_accuracy), the PGDL winner's score (sign +1).
@@ -281,7 +281,7 @@ def mixup_sample(view: ModelView, rng: np.random.Generator, n: int, alpha: float
     return x_mix, y_mix
 
 
-@measure("vpm_label_variation", source=_LASSANCE, sign=1)
+@measure("vpm_label_variation", source=_LASSANCE, sign=1, version="2")
 def vpm_label_variation(view: ModelView, n=500, alpha=2.0, k=1, layer=None, buffer=100) -> float:
     """Label variation tr(Y^T L Y) / (4 n) of mixup samples on the 1-NN graph of the last layer's input (sign +1).
 
