@@ -51,7 +51,9 @@ Saturation is TensorFlow's HSV one (``adjust_saturation``); on 1 channel the aut
 ``grayscale_to_rgb`` and ``rgb_to_grayscale``, which multiplies by 0.2989 + 0.5870 + 0.1140.
 
 All augmentation functions are public, deterministic given their parameters, and work on float NCHW
-tensors; the measures draw the parameters from ``view.rng(measure name)``.
+tensors. The margins draw from ``task_rng(view, measure name)``: every model of a task gets the same
+samples, partners and augmentations, as the authors' fixed seeds give them. ``augment_robustness``'s
+authors set no seed: it draws from ``view.rng("augment_robustness")``.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ import torch
 import torch.nn.functional as F
 
 from .model_view import ModelView
-from .pgdl_conventions import resolve_layer, run_layers, shuffle_buffer_draws
+from .pgdl_conventions import resolve_layer, run_layers, shuffle_buffer_draws, task_rng
 from .registry import MeasureError, measure
 
 _NATEKAR = ("Natekar & Sharma, 'Representation Based Complexity Measures for Predicting Generalization "
@@ -370,7 +372,7 @@ def conv_margin(view: ModelView, n: int = 500, layer=None, batch_size: int = 50,
     ``view.layer_names`` or a layer name); ``batch_size`` samples per batch (50); ``buffer`` the
     shuffle buffer (5000).
     """
-    return _margin_score(view, n, layer, batch_size, buffer, view.rng("conv_margin"))
+    return _margin_score(view, n, layer, batch_size, buffer, task_rng(view, "conv_margin"))
 
 
 @measure("mixup_margin", source=f"{_NATEKAR} (complexityMargin, augment='mixup')", sign=1, version="2")
@@ -378,9 +380,9 @@ def mixup_margin(view: ModelView, n: int = 500, layer=None, batch_size: int = 50
     """``conv_margin`` on midpoints of each image and a same-class partner of its batch (larger predicts a larger gap).
 
     Partners: ``mixup_partners`` per batch (a uniform within-class permutation; an image may be its
-    own partner), from ``view.rng("mixup_margin")`` after the samples. Parameters as ``conv_margin``.
+    own partner), from ``task_rng(view, "mixup_margin")`` after the samples. Parameters as ``conv_margin``.
     """
-    rng = view.rng("mixup_margin")
+    rng = task_rng(view, "mixup_margin")
 
     def mix(x, y):
         partners = torch.as_tensor(mixup_partners(y.numpy(), rng))
@@ -393,12 +395,12 @@ def mixup_margin(view: ModelView, n: int = 500, layer=None, batch_size: int = 50
 def augment_margin(view: ModelView, n: int = 500, layer=None, batch_size: int = 50, buffer: int = 5000) -> float:
     """``conv_margin`` on images augmented by ``natekar_augment`` (larger predicts a larger gap).
 
-    After the samples, ``view.rng("augment_margin")`` draws ``batch_size`` uniforms u and as many
+    After the samples, ``task_rng(view, "augment_margin")`` draws ``batch_size`` uniforms u and as many
     zoom scale indices, used position by position in every batch (see the module docstring).
     Image inputs with 1 or 3 channels only. Parameters as ``conv_margin``.
     """
     _need_images(view, "augment_margin")
-    rng = view.rng("augment_margin")
+    rng = task_rng(view, "augment_margin")
     state = {}  # drawn at the first batch, i.e. after the samples
 
     def augment(x, y):

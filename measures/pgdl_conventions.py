@@ -13,10 +13,16 @@ of its habits decide what those measures compute, so they live here, once:
   ``shuffle_buffer_draws`` runs that algorithm with a numpy generator: the draws have the distribution
   of TensorFlow's (a dataset smaller than B is sampled nearly with replacement, a larger one favours
   its first elements), not its exact values, which depend on TensorFlow's own generator.
+* **Seeds.** Natekar & Sharma's code fixes its seeds (``shuffle(5000, seed=1)``, ``DataAugmentor(seed=0)``,
+  ``np.random.seed(2)``), so every model of a task is measured on the same samples, mixup partners and
+  augmentations. Their ports draw from ``task_rng``, seeded by the task and the measure only, to do
+  the same (common random numbers: model-to-model differences are not sampling noise).
 * **Forward passes.** Every forward pass of the winners' ports goes through ``run_layers``.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 import torch
@@ -26,6 +32,12 @@ from .registry import MeasureError
 
 WEIGHT_LAYERS = ("Conv2D", "Dense")  # the layer classes whose Keras config has `filters` or `units`
 BATCH = 256  # forward-pass batch size (results do not depend on it beyond float rounding)
+
+
+def task_rng(view: ModelView, name: str) -> np.random.Generator:
+    """A generator seeded by (task, ``name``), the same for every model of the task; reruns repeat exactly."""
+    digest = hashlib.sha256(f"{view.task_name}/{name}/shared".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
 def first_weighted_layer(view: ModelView) -> str:

@@ -13,9 +13,11 @@ docs/fidelity.md lists, per measure, every remaining difference from the authors
 agreement measured against it. Shared conventions (layer rule, tf.data sampling, forward passes) are
 in ``pgdl_conventions.py``.
 
-Randomness. Every draw comes from ``view.rng(measure_name)``, so reruns repeat exactly. The product
-``dbi_times_lwm`` draws its DBI factor from ``view.rng("dbi_first_conv")`` (the LWM factor draws
-nothing): it equals ``dbi_first_conv * (1 - label_mixup_accuracy)`` with the same parameters, bit for bit.
+Randomness. Reruns repeat exactly. The DBI samples come from ``task_rng(view, "dbi_first_conv")``,
+the same for every model of a task as the authors' fixed seed gives them; the product
+``dbi_times_lwm`` uses the same draws (the LWM factor draws nothing), so it equals
+``dbi_first_conv * (1 - label_mixup_accuracy)`` with the same parameters, bit for bit. VPM's authors
+set no seed: its draws come from ``view.rng("vpm_label_variation")``, different for every model.
 
 Forward passes run without gradients in batches of 256; the final arithmetic is float64.
 Impossible cases (no Conv2D/Dense layer, fewer than 2 classes, too few samples) raise ``MeasureError``
@@ -29,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from .model_view import ModelView
-from .pgdl_conventions import resolve_layer, run_layers, shuffle_buffer_draws
+from .pgdl_conventions import resolve_layer, run_layers, shuffle_buffer_draws, task_rng
 from .registry import MeasureError, measure
 
 _NATEKAR = ("Natekar & Sharma, 'Representation Based Complexity Measures for Predicting Generalization "
@@ -128,7 +130,7 @@ def dbi_first_conv(view: ModelView, layer=None, pool=4, rounds=10, samples=120, 
     sample holds fewer than 2 classes, or as many classes as samples, is skipped, not redrawn (the
     authors' code stops with an error there); the value is the mean over the rounds kept.
     """
-    return _dbi(view, view.rng("dbi_first_conv"), layer, pool, rounds, samples, buffer)
+    return _dbi(view, task_rng(view, "dbi_first_conv"), layer, pool, rounds, samples, buffer)
 
 
 # -- label-wise mixup accuracy -------------------------------------------------------------------------
@@ -187,10 +189,10 @@ def dbi_times_lwm(view: ModelView, layer=None, pool=4, rounds=10, samples=120, b
     """dbi_first_conv x (1 - label_mixup_accuracy), the PGDL winner's score (sign +1).
 
     Both factors are computed exactly as the standalone measures with the same parameters and the
-    same random draws (``view.rng("dbi_first_conv")``), so the value equals the product of the two
+    same random draws (``task_rng(view, "dbi_first_conv")``), so the value equals the product of the two
     registered measures, as ``complexity(model, dataset, program_dir)`` of the authors' submission.
     """
-    dbi = _dbi(view, view.rng("dbi_first_conv"), layer, pool, rounds, samples, buffer)
+    dbi = _dbi(view, task_rng(view, "dbi_first_conv"), layer, pool, rounds, samples, buffer)
     lwm = _lwm(view, batches, per_class)
     return float(dbi * (1.0 - lwm))
 

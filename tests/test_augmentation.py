@@ -14,6 +14,7 @@ from measures.augmentation import (
     ZOOM_SCALES, adjust_contrast, adjust_hue, adjust_saturation, crop_and_resize, crop_resize, erase, erase_boxes,
     hflip, mixup_partners, natekar_augment, saturate, sobel_dx,
 )
+from measures.pgdl_conventions import task_rng
 from task_loaders import build_network
 
 # ---------------------------------------------------------------------------------------------
@@ -149,7 +150,7 @@ def test_mixup_margin_by_hand():
     net, w = _closed_form_net()
     x, y = _data(weights=w)
     view = _view(net, x, y)
-    rng = view.rng("mixup_margin")
+    rng = task_rng(view, "mixup_margin")
     rng.integers(0, 1, size=len(x))  # the sample draws (a buffer of 1: the set in order)
     mixed = []
     for start in range(0, len(x), 8):  # batches of 8, partners within each batch
@@ -342,7 +343,7 @@ def test_augment_margin_by_hand_and_deterministic():
     net, w = _closed_form_net()
     x, y = _data(weights=w)
     view = _view(net, x, y)
-    rng = view.rng("augment_margin")
+    rng = task_rng(view, "augment_margin")
     rng.integers(0, 1, size=len(x))  # the sample draws
     u, zoom = rng.random(8), rng.integers(0, 16, size=8)  # one parameter set per batch position
     augmented = np.concatenate([natekar_augment(torch.tensor(x[i : i + 8]), u[: len(x[i : i + 8])],
@@ -352,6 +353,17 @@ def test_augment_margin_by_hand_and_deterministic():
     assert got == pytest.approx(expected, rel=1e-4)
     assert measures.get("augment_margin")(view, n=len(x), buffer=1, batch_size=8) == got
     assert got != pytest.approx(measures.get("conv_margin")(view, n=len(x), buffer=1), rel=1e-3)
+
+
+def test_margins_draw_the_same_samples_for_every_model_of_a_task():
+    # two different networks on one task: the same 12 draws out of 30 (the authors' fixed seed), so equal
+    # networks give equal values and the draws do not depend on the model id
+    x, y = _data(weights=_closed_form_net()[1])
+    a = _view(_closed_form_net(0)[0], x, y)
+    b = ModelView(_closed_form_net(0)[0], (torch.tensor(x, dtype=torch.float32), torch.tensor(y)),
+                  num_classes=CLASSES, model_id="another", task_name="t")
+    for name in ("conv_margin", "mixup_margin", "augment_margin"):
+        assert measures.get(name)(a, n=12) == measures.get(name)(b, n=12)
 
 
 def test_registered_with_signs():
