@@ -32,6 +32,7 @@ module version is a hash of the folder's ``.py`` files, so an edited submission 
 from __future__ import annotations
 
 import builtins
+import contextlib
 import hashlib
 import importlib.util
 import inspect
@@ -230,7 +231,8 @@ def run_submission(folder: Path, view: ModelView) -> float:
         arity = len(inspect.signature(fn).parameters)
     except (TypeError, ValueError):
         arity = 2
-    value = fn(model, dataset, str(folder)) if arity >= 3 else fn(model, dataset)
+    with contextlib.redirect_stdout(sys.stderr):  # submissions print; stdout may carry --json output
+        value = fn(model, dataset, str(folder)) if arity >= 3 else fn(model, dataset)
     try:
         return float(value.numpy() if hasattr(value, "numpy") else value)
     except (TypeError, ValueError):

@@ -22,6 +22,7 @@ KIT_USER = '''
 import numpy as np
 
 def complexity(model, dataset):
+    print("submissions print: this must not reach --json")
     x = np.stack([x for x, _ in dataset.take(16).as_numpy_iterator()]).astype(np.float)
     model(x)
     h = model.layers[-1]._last_seen_input.numpy()

@@ -136,9 +136,11 @@ def _score(task: str, measures: list[str], submissions: list[Path], workers: int
     if workers:
         cmd += ["--workers", str(workers)]
     out = subprocess.run(cmd, capture_output=True, text=True)
-    if not out.stdout.strip():
-        raise SystemExit(f"fidelity: scoring {task} failed: {out.stderr.strip().splitlines()[-1:]}")
-    tasks = json.loads(out.stdout)["tasks"]
+    try:
+        tasks = json.loads(out.stdout)["tasks"]
+    except (json.JSONDecodeError, KeyError):
+        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SystemExit(f"fidelity: scoring {task} failed: {last}") from None
     (entries,) = tasks.values()
     return {name: entry.get("predictions", {}) for name, entry in entries.items()}
 
