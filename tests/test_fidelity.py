@@ -19,6 +19,9 @@ def test_agreement_is_spearman_and_median_ratio_over_shared_finite_models():
     assert got["spearman"] == pytest.approx(1 - 6 * (1 + 1) / (4 * 15))  # ranks 1234 vs 2134: d^2 sum 2
     assert got["median_ratio"] == pytest.approx(np.median([0.5, 2.0, 0.5, 0.5]))
     assert math.isnan(agreement({"m": 1.0}, {"m": 2.0})["spearman"])
+    # a zero on the authors' side has no ratio (a product DBI x (1 - LWM) is 0 when LWM is 1)
+    zero = agreement({"a": 0.0, "b": 1.0, "c": 3.0}, {"a": 0.0, "b": 2.0, "c": 3.0})
+    assert zero["median_ratio"] == pytest.approx(0.75) and zero["spearman"] == pytest.approx(1.0)
 
 
 def test_shims_pick_the_measure_and_offset_seeds_only_when_asked(tmp_path):

@@ -112,13 +112,15 @@ def write_shim(target: Path, measure: str, seed: int | None, root: Path) -> Path
 
 
 def agreement(a: dict, b: dict) -> dict:
-    """Spearman and median ratio a / b over the models both have a finite value for."""
+    """Spearman over the models both have a finite value for; median of a / b where b is not 0."""
     models = sorted(m for m in a if m in b and _finite(a[m]) and _finite(b[m]))
     x = np.array([a[m] for m in models], dtype=np.float64)
     y = np.array([b[m] for m in models], dtype=np.float64)
     rho = float(scipy.stats.spearmanr(x, y).statistic) if len(models) > 2 else math.nan
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = float(np.median(x / y)) if len(models) else math.nan
+        ratios = x / y
+    ratios = ratios[np.isfinite(ratios)]  # a model where the authors' value is 0 has no ratio
+    ratio = float(np.median(ratios)) if len(ratios) else math.nan
     return {"models": len(models), "spearman": rho, "median_ratio": ratio}
 
 
