@@ -6,10 +6,14 @@ A submission folder holds ``complexity.py`` defining ``complexity(model, dataset
 like any other measure (one worker per task, results in the store, a per-model time budget of 300 s
 by default, resuming), and each call gets what the competition gave:
 
-* ``model``: a ``tf.keras.Sequential`` built from the model's ``config.json`` layer list exactly as
-  the official loader did (each class instantiated with its keyword arguments, integral floats cast
-  to int, built on ``[None] + input_shape``), with the model's weights, and the attribute
-  ``initial_weights`` (numpy arrays in ``get_weights()`` order) when ``weights_init.hdf5`` exists.
+* ``model``: the starting kit's model (``ingestion_program/model_utils.py``,
+  ``model_def_to_keras_sequential``): a ``tf.keras.Sequential`` subclass whose call accepts
+  ``tape=`` (it watches the input on that ``GradientTape``), built from the model's ``config.json``
+  layer list, every layer an instance of a subclass of its Keras class that stores its latest input
+  as ``_last_seen_input`` (each class instantiated with its keyword arguments, integral floats cast
+  to int), built on ``[None] + input_shape`` (the kit builds on a batch of 0, which Keras 3 would
+  keep as a fixed batch size), with the model's weights, and the attribute ``initial_weights``
+  (numpy arrays in ``get_weights()`` order) when ``weights_init.hdf5`` exists.
   The weights come from this benchmark's own reader (the same arrays the native measures see), and
   only the layer classes this benchmark accepts are instantiated (the task folder is untrusted).
 * ``dataset``: the training split, unbatched and unshuffled, as a ``tf.data.Dataset`` of
@@ -17,13 +21,20 @@ by default, resuming), and each call gets what the competition gave:
 * ``program_dir``: the submission folder.
 
 TensorFlow is an optional extra (``pip install -e '.[tf]'``: ``tensorflow-cpu``); it is imported in
-the worker the first time a submission runs, with the Keras 3 TensorFlow backend. The submission's
+the worker the first time a submission runs, with the Keras 3 TensorFlow backend. Registering a
+submission checks that it is installed, so a missing TensorFlow stops the command before any model
+is tried. Submissions were written for numpy 1.18: the worker that imports one gets numpy's removed
+aliases back (``np.int``, ``np.float``, ``np.bool``, ``np.object``, ``np.complex``, ``np.str``,
+``np.long``, ``np.unicode``: the Python builtins they always stood for). The submission's
 module version is a hash of the folder's ``.py`` files, so an edited submission is recomputed.
 """
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import hashlib
+import importlib.util
 import inspect
 import os
 import sys
@@ -63,8 +74,13 @@ def _version(folder: Path) -> str:
 
 
 def register_submission(path: str | os.PathLike) -> str:
-    """Register the submission in ``path`` as the measure ``submission:<name>``; returns the name."""
+    """Register the submission in ``path`` as the measure ``submission:<name>``; returns the name.
+
+    Fails (``SubmissionError``) when TensorFlow is not installed, before any model is tried.
+    """
     folder = submission_dir(path)
+    if importlib.util.find_spec("tensorflow") is None:
+        raise SubmissionError(f"{folder}: {TF_HINT}")
     name = PREFIX + folder.name
 
     def run(view: ModelView) -> float:
@@ -114,17 +130,55 @@ def tensorflow(threads: int | None = None):
     return tf
 
 
+LEGACY_NUMPY_ALIASES = {"int": "int", "float": "float", "bool": "bool", "object": "object",
+                        "complex": "complex", "str": "str", "long": "int", "unicode": "str"}
+
+
+def legacy_numpy_aliases() -> None:
+    """Give numpy back the aliases numpy 1.24 removed (``np.int`` is ``int``, ...), as submissions expect."""
+    for alias, builtin in LEGACY_NUMPY_ALIASES.items():
+        if alias not in np.__dict__:
+            setattr(np, alias, getattr(builtins, builtin))
+
+
+_WRAPPED: dict[type, type] = {}
+
+
+def _recording(tf, cls: type) -> type:
+    """The starting kit's ``wrap_layer``: a subclass of ``cls`` whose call stores its input as ``_last_seen_input``."""
+    if cls not in _WRAPPED:
+        def __call__(self, x, *args, **kwargs):
+            self._last_seen_input = x
+            return cls.__call__(self, x, *args, **kwargs)
+
+        _WRAPPED[cls] = type(cls.__name__, (cls,), {"__call__": __call__, "__module__": __name__})
+    return _WRAPPED[cls]
+
+
+def _kit_sequential(tf) -> type:
+    """The starting kit's ``Sequential``: ``model(x, tape=tape)`` watches ``x`` on ``tape`` first."""
+    if tf.keras.Sequential not in _WRAPPED:
+        def __call__(self, x, tape=False, *args, **kwargs):
+            if tape:
+                tape.watch(x)
+            return tf.keras.Sequential.__call__(self, x, *args, **kwargs)
+
+        _WRAPPED[tf.keras.Sequential] = type("Sequential", (tf.keras.Sequential,),
+                                             {"__call__": __call__, "__module__": __name__})
+    return _WRAPPED[tf.keras.Sequential]
+
+
 def keras_model(tf, network, initial_network=None, where: str = "model"):
-    """The tf.keras Sequential of a ``KerasSequential``'s layer list, with its weights loaded."""
+    """The starting kit's model of a ``KerasSequential``'s layer list (see the module docstring), weights loaded."""
     layers = []
     for index, spec in enumerate(network.layer_config):
         kwargs = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in spec.items()}
         cls = kwargs.pop("layer_name")
         try:
-            layers.append(getattr(tf.keras.layers, cls)(**kwargs))
+            layers.append(_recording(tf, getattr(tf.keras.layers, cls))(**kwargs))
         except Exception as exc:
             raise SubmissionError(f"{where}: layer {index} ({cls}): tf.keras refuses it: {exc}") from None
-    model = tf.keras.Sequential(layers)
+    model = _kit_sequential(tf)(layers)
     model.build([None, *network.input_shape])
     model.set_weights(network.get_keras_weights())
     if initial_network is not None:
@@ -149,6 +203,7 @@ def load_complexity(folder: Path):
     if folder not in _MODULES:
         from .plugins import import_file
 
+        legacy_numpy_aliases()
         if str(folder) not in sys.path:
             sys.path.insert(0, str(folder))
         try:
@@ -176,7 +231,8 @@ def run_submission(folder: Path, view: ModelView) -> float:
         arity = len(inspect.signature(fn).parameters)
     except (TypeError, ValueError):
         arity = 2
-    value = fn(model, dataset, str(folder)) if arity >= 3 else fn(model, dataset)
+    with contextlib.redirect_stdout(sys.stderr):  # submissions print; stdout may carry --json output
+        value = fn(model, dataset, str(folder)) if arity >= 3 else fn(model, dataset)
     try:
         return float(value.numpy() if hasattr(value, "numpy") else value)
     except (TypeError, ValueError):

@@ -10,6 +10,7 @@ import torch
 
 import measures
 from measures import MeasureError, ModelView
+from measures.pgdl_conventions import first_weighted_layer, shuffle_buffer_draws
 from measures.winners import (knn_adjacency, label_variation, mixup_sample, normalized_laplacian,
                               pooled_features)
 from task_loaders import architectures, build_network
@@ -65,15 +66,19 @@ def test_dbi_of_dense_relu_layer_by_hand():
     y = np.array([0, 1, 2] * 4)
     x = rng.normal(size=(12, 2)) + np.array([[2.0, 0.0], [0.0, 2.0], [-2.0, -2.0]])[y]
     view = _view(net, x, y, 3)
-    assert view.hidden_layers[0] == "dense"
+    assert first_weighted_layer(view) == "dense"
     h = np.maximum(_f32(x) @ _f32(k1) + _f32(b1), 0.0)
     expected = hand_dbi(h, y)
     dbi = measures.get("dbi_first_conv")
-    # every round is the whole training set, so every round gives the hand value
-    assert dbi(view, rounds=3, samples=12) == pytest.approx(expected, rel=1e-6)
-    assert dbi(view, rounds=2, samples=500) == pytest.approx(expected, rel=1e-6)
-    assert dbi(view, rounds=1, samples=12, layer="dense") == pytest.approx(expected, rel=1e-6)
-    assert dbi(view, rounds=1, samples=12, layer=0) == pytest.approx(expected, rel=1e-6)
+    # a buffer of 1 keeps the stream's order: each round of 12 is the whole training set
+    assert dbi(view, rounds=3, samples=12, buffer=1) == pytest.approx(expected, rel=1e-6)
+    assert dbi(view, rounds=1, samples=12, buffer=1, layer="dense") == pytest.approx(expected, rel=1e-6)
+    assert dbi(view, rounds=1, samples=12, buffer=1, layer=0) == pytest.approx(expected, rel=1e-6)
+    # rounds of 6 consecutive samples: the first and second halves of the set, averaged
+    halves = (hand_dbi(h[:6], y[:6]) + hand_dbi(h[6:], y[6:])) / 2
+    assert dbi(view, rounds=2, samples=6, buffer=1) == pytest.approx(halves, rel=1e-6)
+    # with the default buffer the draws are random, the set is sampled with repetitions
+    assert dbi(view, rounds=3, samples=12) != pytest.approx(expected, rel=1e-6)
 
 
 @pytest.mark.parametrize("shape", [(3, 2, 6, 6), (2, 3, 5, 7), (2, 1, 3, 3)])
@@ -106,11 +111,28 @@ def test_dbi_of_pooled_conv_map_by_hand(pool):
     y = np.array([0, 1, 2] * 3)
     x = rng.normal(size=(9, 1, 6, 6)) + y[:, None, None, None] * 0.7  # NCHW
     view = _view(_conv_net(), x, y, 3)
-    assert view.hidden_layers == ["conv2d"]
+    assert first_weighted_layer(view) == "conv2d"
     xs = _f32(x)[:, 0]
     h = np.stack([np.maximum(xs, 0.0), np.maximum(0.5 - 2.0 * xs, 0.0)], axis=1)
     expected = hand_dbi(numpy_max_pool(h, pool), y)
-    assert measures.get("dbi_first_conv")(view, pool=pool, rounds=2, samples=9) == pytest.approx(expected, rel=1e-6)
+    got = measures.get("dbi_first_conv")(view, pool=pool, rounds=2, samples=9, buffer=1)
+    assert got == pytest.approx(expected, rel=1e-6)
+
+
+def test_dbi_reads_the_conv_output_before_a_separate_activation():
+    # Conv2D (linear) then Activation(relu): the authors' layer is the Conv2D's own output, 2x, not relu(2x)
+    net = build_network([{"layer_name": "Conv2D", "filters": 1, "kernel_size": 1},
+                         {"layer_name": "Activation", "activation": "relu"},
+                         {"layer_name": "Flatten"}, {"layer_name": "Dense", "units": 3}], (4, 4, 1))
+    net.set_keras_weights([np.array([[[[2.0]]]], dtype=np.float32), np.zeros(1, dtype=np.float32),
+                           np.ones((16, 3), dtype=np.float32), np.zeros(3, dtype=np.float32)])
+    rng = np.random.default_rng(12)
+    y = np.arange(12) % 3
+    x = rng.normal(size=(12, 1, 4, 4)) + y[:, None, None, None]
+    view = _view(net, x, y, 3)
+    expected = hand_dbi(numpy_max_pool(2 * _f32(x), 1), y)
+    assert hand_dbi(numpy_max_pool(np.maximum(2 * _f32(x), 0), 1), y) != pytest.approx(expected, rel=1e-3)
+    assert measures.get("dbi_first_conv")(view, pool=1, rounds=1, samples=12, buffer=1) == pytest.approx(expected, rel=1e-6)
 
 
 def test_dbi_needs_two_classes_and_enough_samples():
@@ -121,7 +143,35 @@ def test_dbi_needs_two_classes_and_enough_samples():
     # 3 samples of 3 classes: every round has as many classes as samples, every round is skipped
     view = _view(_conv_net(), np.random.default_rng(5).normal(size=(3, 1, 6, 6)), np.arange(3), 3, model_id="tiny")
     with pytest.raises(MeasureError, match="tiny: no round"):
-        measures.get("dbi_first_conv")(view, rounds=2)
+        measures.get("dbi_first_conv")(view, rounds=2, samples=3, buffer=1)
+
+
+# -- the tf.data shuffle buffer ----------------------------------------------------------------------
+
+
+class _Slots:
+    """A stand-in generator whose ``integers`` returns given buffer slots."""
+
+    def __init__(self, slots):
+        self.slots = np.asarray(slots)
+
+    def integers(self, low, high, size):
+        assert low == 0 and (self.slots < high).all() and size == len(self.slots)
+        return self.slots
+
+
+def test_shuffle_buffer_draws_by_hand():
+    # buffer 3 over the stream 10, 11, 12, 13 repeated: buffer [10, 11, 12]; slot 1 -> 11, refilled by 13;
+    # slot 1 -> 13, refilled by 10 (the stream starts over); slot 0 -> 10, refilled by 11; slot 2 -> 12
+    stream = np.array([10, 11, 12, 13])
+    np.testing.assert_array_equal(shuffle_buffer_draws(stream, 4, 3, _Slots([1, 1, 0, 2])), [11, 13, 10, 12])
+    # a buffer larger than the stream holds repeated elements: the same element can come out twice in a row
+    np.testing.assert_array_equal(shuffle_buffer_draws(stream, 2, 6, _Slots([0, 4])), [10, 10])
+    # a buffer of 1 keeps the order, cycling
+    np.testing.assert_array_equal(shuffle_buffer_draws(stream, 6, 1, np.random.default_rng(0)),
+                                  [10, 11, 12, 13, 10, 11])
+    # the first draws of a small buffer over a long stream come from its beginning
+    assert shuffle_buffer_draws(np.arange(1000), 50, 100, np.random.default_rng(1)).max() < 150
 
 
 # -- LWM -------------------------------------------------------------------------------------------
@@ -139,82 +189,90 @@ def _linear_net(kernel=KERNEL, bias=BIAS):
 def test_label_mixup_accuracy_counts_midpoints_by_hand():
     rng = np.random.default_rng(6)
     y = np.array([0] * 4 + [1] * 5 + [2] * 3 + [1])
+    y = y[rng.permutation(len(y))]
     x = rng.normal(size=(len(y), 2)) * 1.5
-    # count by hand: every same-class pair's midpoint, classified by the linear map
-    correct = total = 0
-    for c in range(3):
-        points = _f32(x)[y == c]
-        for a, b in combinations(range(len(points)), 2):
-            logits = (points[a] + points[b]) / 2 @ _f32(KERNEL) + _f32(BIAS)
-            assert np.sort(logits)[-1] - np.sort(logits)[-2] > 1e-4  # no near-tie
-            correct += int(np.argmax(logits) == c)
-            total += 1
-    assert total == 6 + 15 + 3 and 0 < correct < total
+    # the authors' definition: C = 3 classes, batches of 3 * per_class consecutive images (starting over
+    # at the end of the set), per class the mean over batches of the batch's pair accuracy, then the mean
+    per_class, batches = 2, 5
+    order = np.arange(batches * 3 * per_class) % len(y)
+    accuracy = {c: [] for c in range(3)}
+    for b in range(batches):
+        index = order[b * 6 : (b + 1) * 6]
+        for c in range(3):
+            points = _f32(x)[index[y[index] == c]]
+            if len(points) < 2:
+                continue
+            hits = [np.argmax((points[i] + points[j]) / 2 @ _f32(KERNEL) + _f32(BIAS)) == c
+                    for i, j in combinations(range(len(points)), 2)]
+            accuracy[c].append(np.mean(hits))
+    expected = np.mean([np.mean(a) for a in accuracy.values() if a])
+    assert 0 < expected < 1
     view = _view(_linear_net(), x, y, 3)
-    # per_class above every class size: every batch holds every image, so each batch gives the same count
-    assert measures.get("label_mixup_accuracy")(view, batches=2, per_class=10) == pytest.approx(correct / total)
+    assert measures.get("label_mixup_accuracy")(view, batches=batches, per_class=per_class) == pytest.approx(expected)
 
 
-def test_label_mixup_accuracy_pools_random_batches():
+def test_label_mixup_accuracy_is_a_mean_over_classes():
     # a linear classifier's class regions are convex: midpoints of points inside region c are classified c.
     # Classes 0 and 2 lie inside their own regions, class 1 inside region 0: its midpoints are all wrong.
     kernel = np.array([[1.0, 0.0, -1.0], [0.0, 1.0, -1.0]])  # logits (x1, x2, -x1 - x2)
     rng = np.random.default_rng(7)
     region0 = np.column_stack([rng.uniform(2, 3, 6), rng.uniform(-1, 1, 6)])
-    region0b = np.column_stack([rng.uniform(2, 3, 6), rng.uniform(-1, 1, 6)])
-    region2 = -rng.uniform(1, 2, size=(6, 2))
-    x = np.concatenate([region0, region0b, region2, [[-3.0, -2.5]]])
-    y = np.array([0] * 6 + [1] * 6 + [2] * 6 + [2])  # 7 images of class 2
+    region0b = np.column_stack([rng.uniform(2, 3, 3), rng.uniform(-1, 1, 3)])
+    region2 = -rng.uniform(1, 2, size=(9, 2))
+    x = np.concatenate([region0, region0b, region2])
+    y = np.array([0] * 6 + [1] * 3 + [2] * 9)  # unequal classes: a pooled accuracy would not be 2/3
     view = _view(_linear_net(kernel, np.zeros(3)), x, y, 3)
-    # 3 images per class per batch: 3 pairs each, classes 0 and 2 right, class 1 wrong, whatever the draw
-    assert measures.get("label_mixup_accuracy")(view, batches=4, per_class=3) == pytest.approx(2 / 3)
-    # a class with a single image gives no pair: only class 0's midpoints count
-    view = _view(_linear_net(kernel, np.zeros(3)), x[:7], np.array([0] * 6 + [1]), 3)
-    assert measures.get("label_mixup_accuracy")(view, batches=2, per_class=4) == 1.0
+    assert measures.get("label_mixup_accuracy")(view, batches=1, per_class=6) == pytest.approx(2 / 3)
+    # a class that never has 2 images in a batch gives no accuracy: only classes 0 and 2 count
+    view = _view(_linear_net(kernel, np.zeros(3)), x[[0, 1, 6, 9, 10, 11]], np.array([0, 0, 1, 2, 2, 2]), 3)
+    assert measures.get("label_mixup_accuracy")(view, batches=1, per_class=2) == 1.0
 
 
 # -- VPM -------------------------------------------------------------------------------------------
 
-LINE = np.array([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0], [7.0, 0.0]])
+RAYS = np.array([0.0, 0.1, 0.3, 0.7])  # angles; after L2 normalization the nearest neighbours are 0->1, 1->0, 2->1, 3->2
+
+
+def _rays(radii=(1.0, 5.0, 0.2, 3.0), angles=RAYS):
+    return np.asarray(radii)[:, None] * np.column_stack([np.cos(angles), np.sin(angles)])
 
 
 def test_knn_adjacency_by_hand():
-    # nearest neighbours on the line 0, 1, 3, 7: 0->1, 1->0, 3->1, 7->3: the path 0-1-2-3
-    path = np.array([[0, 1, 0, 0], [1, 0, 1, 0], [0, 1, 0, 1], [0, 0, 1, 0]], dtype=float)
-    np.testing.assert_array_equal(knn_adjacency(LINE, 1), path)
-    # k = 2: 0->{1,3}, 1->{0,3}, 3->{1,0}, 7->{3,1}, i.e. index 0->{1,2}, 1->{0,2}, 2->{1,0}, 3->{2,1}
-    two = np.array([[0, 1, 1, 0], [1, 0, 1, 1], [1, 1, 0, 1], [0, 1, 1, 0]], dtype=float)
-    np.testing.assert_array_equal(knn_adjacency(LINE, 2), two)
+    # directed: row i marks i's nearest row only (not symmetrized), whatever the lengths
+    directed = np.array([[0, 1, 0, 0], [1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]], dtype=float)
+    np.testing.assert_array_equal(knn_adjacency(_rays(), 1), directed)
+    # k = 2: 0->{1,2}, 1->{0,2}, 2->{1,0}, 3->{2,1}
+    two = np.array([[0, 1, 1, 0], [1, 0, 1, 0], [1, 1, 0, 0], [0, 1, 1, 0]], dtype=float)
+    np.testing.assert_array_equal(knn_adjacency(_rays(), 2), two)
+    # ties are all marked: (0, 1) is as near to (1, 0) as to (-1, 0)
+    tie = knn_adjacency(np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]]), 1)
+    np.testing.assert_array_equal(tie[1], [1, 0, 1, 0])
+    with pytest.raises(ValueError, match="coincide"):
+        knn_adjacency(np.ones((3, 2)), 1)
 
 
-def test_normalized_laplacian_matches_scipy():
-    rng = np.random.default_rng(8)
-    a = knn_adjacency(rng.normal(size=(30, 5)), 2)
-    assert (a == a.T).all() and (a.sum(axis=1) >= 2).all()
-    lap = normalized_laplacian(a)
-    reference = scipy.sparse.csgraph.laplacian(a, normed=True)
-    np.testing.assert_allclose(lap, reference, atol=1e-12)
-    y = rng.dirichlet(np.ones(4), size=30)
-    assert np.trace(y.T @ lap @ y) == pytest.approx(np.trace(y.T @ reference @ y), rel=1e-12)
+def test_normalized_laplacian_by_hand():
+    a = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=float)  # row sums 1, 2, 1
+    expected = np.eye(3) - np.array([[0, 1 / math.sqrt(2), 0], [1 / math.sqrt(2), 0, 1 / math.sqrt(2)],
+                                     [0, 1 / math.sqrt(2), 0]])
+    np.testing.assert_allclose(normalized_laplacian(a), expected, rtol=1e-12)
+    directed = np.array([[0, 1, 0], [1, 0, 0], [0, 1, 0]], dtype=float)  # every out-degree 1: L = I - A
+    np.testing.assert_array_equal(normalized_laplacian(directed), np.eye(3) - directed)
 
 
 def test_label_variation_by_hand():
-    # 4 points on rays at angles 0, 0.1, 0.3, 0.7 with different lengths: after L2 normalization the
-    # nearest-neighbour graph is the path 0-1-2-3 (degrees 1, 2, 2, 1)
-    angles, radii = np.array([0.0, 0.1, 0.3, 0.7]), np.array([1.0, 5.0, 0.2, 3.0])
-    features = radii[:, None] * np.column_stack([np.cos(angles), np.sin(angles)])
     onehot = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
-    # tr(Y^T L Y) = sum over edges |Y_i / sqrt(d_i) - Y_j / sqrt(d_j)|^2:
-    # edge 0-1: (1 - 1/sqrt2)^2, edge 1-2: 1/2 + 1/2, edge 2-3: (1/sqrt2 - 1)^2
-    expected = (1.0 + 2 * (1 - 1 / math.sqrt(2)) ** 2) / 4
-    assert label_variation(features, onehot, k=1) == pytest.approx(expected, rel=1e-12)
+    # L = I - A with A: 0->1, 1->0, 2->1, 3->2; tr(Y^T L Y) = sum_i Y_i . (Y_i - Y_nn(i)) = 0 + 0 + 1 + 0
+    assert label_variation(_rays(), onehot, k=1) == pytest.approx(1 / 16, rel=1e-12)
+    assert label_variation(_rays(), onehot, k=1, n=500) == pytest.approx(1 / 2000, rel=1e-12)  # the authors' 2*2*500
     soft = np.array([[0.7, 0.3], [0.6, 0.4], [0.2, 0.8], [0.5, 0.5]])
-    degree = np.array([1.0, 2.0, 2.0, 1.0])
-    edges = [(0, 1), (1, 2), (2, 3)]
-    by_edges = sum(np.sum((soft[i] / math.sqrt(degree[i]) - soft[j] / math.sqrt(degree[j])) ** 2) for i, j in edges)
-    assert label_variation(features, soft, k=1) == pytest.approx(by_edges / 4, rel=1e-12)
-    # labels constant along the graph's edges with equal degrees: no variation
-    assert label_variation(LINE[:2] + 1, np.array([[1.0, 0.0], [1.0, 0.0]]), k=1) == pytest.approx(0.0, abs=1e-15)
+    nn = [1, 0, 1, 2]
+    by_hand = sum(soft[i] @ (soft[i] - soft[nn[i]]) for i in range(4))
+    assert label_variation(_rays(), soft, k=1) == pytest.approx(by_hand / 16, rel=1e-12)
+    # a negative trace is clipped to 0, as the authors clip it
+    neg = np.array([[1.0, 0.0], [1.0, 0.0], [0.1, 0.0], [0.1, 0.0]])
+    assert sum(neg[i] @ (neg[i] - neg[nn[i]]) for i in range(4)) < 0
+    assert label_variation(_rays(), neg, k=1) == 0.0
 
 
 def _mix_view(n=40, classes=3, model_id="mix"):
@@ -230,45 +288,48 @@ def _mix_view(n=40, classes=3, model_id="mix"):
     return _view(net, x, y, classes, model_id=model_id), k1, b1
 
 
-def test_mixup_sample_mixes_inputs_and_labels_alike():
+def test_mixup_sample_draws_per_class_then_mixes_inputs_and_labels_alike():
     view, _, _ = _mix_view()
-    x_mix, y_mix = mixup_sample(view, np.random.default_rng(10), 25, 2.0)
-    assert x_mix.shape == (25, 6) and y_mix.shape == (25, 3) and y_mix.dtype == np.float64
+    # a buffer of 1: each class gives its first n // 3 images in stored order, class by class
+    rng = np.random.default_rng(10)
+    x_mix, y_mix = mixup_sample(view, rng, 25, 2.0, buffer=1)
+    assert x_mix.shape == (24, 6) and y_mix.shape == (24, 3) and y_mix.dtype == np.float64
     np.testing.assert_allclose(x_mix[:, :3].double().numpy(), y_mix, atol=1e-6)
     np.testing.assert_allclose(y_mix.sum(axis=1), 1.0)
-    assert ((y_mix > 0) & (y_mix < 1)).any()  # some partners of another class
-    x_all, _ = mixup_sample(view, np.random.default_rng(10), 500, 2.0)  # more than the training set: all
-    assert len(x_all) == 40
+    draws = np.random.default_rng(10)
+    for c in range(3):
+        draws.integers(0, 1, size=8)
+    perm, lam = draws.permutation(24), draws.beta(2.0, 2.0, size=24)
+    index = np.concatenate([np.flatnonzero(view.y_train.numpy() == c)[:8] for c in range(3)])
+    x = view.x_train.numpy()[index]
+    np.testing.assert_allclose(x_mix.numpy(), lam[:, None] * x + (1 - lam[:, None]) * x[perm], rtol=1e-6)
 
 
 def test_vpm_label_variation_end_to_end():
     view, k1, b1 = _mix_view()
     assert measures.get("vpm_label_variation")(view, n=30) == measures.get("vpm_label_variation")(view, n=30)
-    value = measures.get("vpm_label_variation")(view, n=30, k=2)
-    # the same draws, then features, graph and Laplacian computed independently
+    value = measures.get("vpm_label_variation")(view, n=30)
+    # the same draws, then the last layer's input, the directed 1-NN graph and L = I - A computed independently
     x_mix, y_mix = mixup_sample(view, view.rng("vpm_label_variation"), 30, 2.0)
     h = np.maximum(_f32(x_mix.numpy()) @ _f32(k1) + _f32(b1), 0.0)
     h /= np.linalg.norm(h, axis=1, keepdims=True)
-    a = np.zeros((30, 30))
+    trace = 0.0
     for i in range(30):
         distances = [np.linalg.norm(h[i] - h[j]) if j != i else np.inf for j in range(30)]
-        for j in np.argsort(distances)[:2]:
-            a[i, j] = a[j, i] = 1.0
-    lap = scipy.sparse.csgraph.laplacian(a, normed=True)
-    assert value == pytest.approx(np.trace(y_mix.T @ lap @ y_mix) / 30, rel=1e-6)
+        trace += y_mix[i] @ (y_mix[i] - y_mix[int(np.argmin(distances))])
+    assert value == pytest.approx(max(trace, 0.0) / (4 * 30), rel=1e-6)
 
 
-def test_vpm_reads_the_classifiers_input():
-    net = build_network(architectures.vgg((8, 8, 1), 10, width=2, depth=1, dropout=0.5), (8, 8, 1))
-    assert measures.winners._penultimate_layer(ModelView(net, (torch.zeros(1, 1, 8, 8), torch.zeros(1)),
-                                                         num_classes=10), None) == net_layer(net, -2)
-    net = build_network(architectures.nin((8, 8, 1), 10, width=2, depth=1), (8, 8, 1))
-    view = ModelView(net, (torch.zeros(1, 1, 8, 8), torch.zeros(1)), num_classes=10)
-    assert measures.winners._penultimate_layer(view, None) == view.hidden_layers[-1]
-
-
-def net_layer(net, index):
-    return [name for name, _ in net.named_children()][index]
+def test_vpm_reads_the_last_layers_input():
+    view, _, _ = _mix_view()
+    x_mix, y_mix = mixup_sample(view, view.rng("vpm_label_variation"), 30, 2.0)
+    h = torch.relu(view.network[0].linear(x_mix)).detach().double().numpy()
+    assert measures.get("vpm_label_variation")(view, n=30) == pytest.approx(label_variation(h, y_mix, 1, 30))
+    # one layer: the inputs themselves
+    x = np.random.default_rng(11).normal(size=(12, 2))
+    lone = _view(_linear_net(), x, np.arange(12) % 3, 3)
+    x_mix, y_mix = mixup_sample(lone, lone.rng("vpm_label_variation"), 12, 2.0)
+    assert measures.get("vpm_label_variation")(lone, n=12) == pytest.approx(label_variation(x_mix, y_mix, 1, 12))
 
 
 # -- determinism, registry, bad input -----------------------------------------------------------------
@@ -305,21 +366,21 @@ def test_winners_are_registered_with_their_signs_and_defaults():
     for name, sign in WINNERS.items():
         assert name in available
         assert measures.get(name).sign == sign
-    assert measures.get("dbi_first_conv").params == dict(layer=None, pool=4, rounds=10, samples=120)
+    assert measures.get("dbi_first_conv").params == dict(layer=None, pool=4, rounds=10, samples=120, buffer=5000)
     assert measures.get("label_mixup_accuracy").params == dict(batches=10, per_class=10)
-    assert measures.get("dbi_times_lwm").params == dict(layer=None, pool=4, rounds=10, samples=120, batches=10,
-                                                       per_class=10)
-    assert measures.get("vpm_label_variation").params == dict(n=500, alpha=2.0, k=1, layer=None)
+    assert measures.get("dbi_times_lwm").params == dict(layer=None, pool=4, rounds=10, samples=120, buffer=5000,
+                                                       batches=10, per_class=10)
+    assert measures.get("vpm_label_variation").params == dict(n=500, alpha=2.0, k=1, layer=None, buffer=100)
     assert "2012.02775" in measures.get("dbi_times_lwm").source
     assert "2011.12737" in measures.get("vpm_label_variation").source
 
 
-def test_network_without_hidden_layer_is_refused():
-    x = np.random.default_rng(11).normal(size=(12, 2))
-    view = _view(_linear_net(), x, np.arange(12) % 3, 3, model_id="linear-7")
-    for name in ("dbi_first_conv", "dbi_times_lwm", "vpm_label_variation"):
-        with pytest.raises(MeasureError, match="model linear-7: the network has no hidden layer"):
+def test_network_without_conv_or_dense_layer_is_refused():
+    x = np.random.default_rng(11).normal(size=(12, 4))
+    net = build_network([{"layer_name": "Flatten"}, {"layer_name": "Activation", "activation": "softmax"}], [4])
+    view = _view(net, x, np.arange(12) % 3, 4, model_id="linear-7")
+    for name in ("dbi_first_conv", "dbi_times_lwm"):
+        with pytest.raises(MeasureError, match="model linear-7: the network has no Conv2D or Dense layer"):
             measures.get(name)(view)
-    assert 0.0 <= measures.get("label_mixup_accuracy")(view, batches=1) <= 1.0  # needs no hidden layer
     with pytest.raises(MeasureError, match="linear-7: no layer 'bogus'"):
         measures.get("dbi_first_conv")(_vgg_view("linear-7"), layer="bogus")
