@@ -72,15 +72,19 @@ class ModelView:
             stop = min(start + step, n)
             yield self.x_train[start:stop], self.y_train[start:stop]
 
-    def _seed(self, key: str) -> int:
-        """64 bits of sha256(key), with ``#r<k>`` appended for repeat k >= 1 (repeat 0 keeps the old seeds)."""
+    def seed(self, key: str) -> int:
+        """64 bits of sha256(key), with ``#r<k>`` appended for repeat k >= 1 (repeat 0 keeps the old seeds).
+
+        Measures that need a stream shared by every model of a task (common random numbers) seed a
+        generator with ``view.seed(f"{view.task_name}/<name>")``; ``rng`` is the per-model stream.
+        """
         if self.repeat:
             key = f"{key}#r{self.repeat}"
         return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")
 
     def rng(self, measure_name: str) -> np.random.Generator:
         """A random generator seeded by (task, model, measure, repeat): reruns repeat exactly."""
-        return np.random.default_rng(self._seed(f"{self.task_name}/{self.model_id}/{measure_name}"))
+        return np.random.default_rng(self.seed(f"{self.task_name}/{self.model_id}/{measure_name}"))
 
     def sample_indices(self, n: int | None = None) -> torch.Tensor:
         """Indices of a class-stratified sample of ``n`` training examples (default ``sample_size``).
@@ -93,7 +97,7 @@ class ModelView:
         """
         n = min(self.sample_size if n is None else n, self.num_train)
         if n not in self._samples:
-            rng = np.random.default_rng(self._seed(f"{self.task_name}/sample"))
+            rng = np.random.default_rng(self.seed(f"{self.task_name}/sample"))
             labels = self.y_train.numpy()
             order = rng.permutation(len(labels))
             # round-robin over classes in a random order: as balanced as the classes allow

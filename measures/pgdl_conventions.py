@@ -22,7 +22,6 @@ of its habits decide what those measures compute, so they live here, once:
 
 from __future__ import annotations
 
-import hashlib
 
 import numpy as np
 import torch
@@ -35,9 +34,11 @@ BATCH = 256  # forward-pass batch size (results do not depend on it beyond float
 
 
 def task_rng(view: ModelView, name: str) -> np.random.Generator:
-    """A generator seeded by (task, ``name``), the same for every model of the task; reruns repeat exactly."""
-    digest = hashlib.sha256(f"{view.task_name}/{name}/shared".encode()).digest()
-    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    """A generator seeded by (task, ``name``, repeat), the same for every model of the task; reruns repeat exactly.
+
+    Repeat 0 keeps the seed these ports had before repeats existed; repeat k >= 1 (``--repeats``) draws
+    other samples, shared again by every model of the task."""
+    return np.random.default_rng(view.seed(f"{view.task_name}/{name}/shared"))
 
 
 def first_weighted_layer(view: ModelView) -> str:
