@@ -167,7 +167,8 @@ def _lwm(view: ModelView, batches: int, per_class: int) -> float:
     return float(np.mean(per_class_mean))
 
 
-@measure("label_mixup_accuracy", source=f"{_NATEKAR} (label-wise mixup, LWM)", sign=-1, version="2")
+@measure("label_mixup_accuracy", source=f"{_NATEKAR} (label-wise mixup, LWM)", sign=-1, version="2",
+         stochastic=False)
 def label_mixup_accuracy(view: ModelView, batches=10, per_class=10) -> float:
     """Accuracy on midpoints of same-class training pairs, label-wise mixup (sign -1: higher predicts a smaller gap).
 
