@@ -23,6 +23,8 @@ from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, Pipe, wait
 from typing import Any, Callable, Iterable
 
+from .plugins import load_plugin
+
 DEFAULT_BUDGET_S = 300.0  # the competition's per-model budget
 STARTUP_GRACE_S = 120.0  # a fresh worker's interpreter start and imports do not count against a budget
 
@@ -91,8 +93,6 @@ def _describe(exc: BaseException) -> str:
 
 def import_plugin(spec: str) -> None:
     """Load a plugin spec once per process (see ``benchmark.plugins.load_plugin``)."""
-    from .plugins import load_plugin
-
     load_plugin(spec)
 
 

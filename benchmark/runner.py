@@ -33,7 +33,6 @@ def model_view(task: Task, model_id: str) -> ModelView:
         task.train_split(),
         initial_network=loaded.initial_network,
         model_id=model_id,
-        hparams=task.hparams(model_id),
         task_name=task.name,
     )
 

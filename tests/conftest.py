@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from benchmark.zoo_builder import build_zoo
+from task_loaders.zoo import bench_home
+
 REPO = Path(__file__).parents[1]
 DEFAULT_TOY_TASK = REPO.parent / "shared" / "fixtures" / "pgdl_toy_data"
 
@@ -56,6 +59,24 @@ def copy_tree():
 def toy_task_copy(toy_task_path: Path, tmp_path: Path) -> Path:
     """A writable copy of the toy task under ``tmp_path``, to damage in one test."""
     return copy_writable(toy_task_path, tmp_path / "toy_task")
+
+
+USER_ZOOS = bench_home() / "zoos"  # read before the tests point PGDL_BENCH_HOME elsewhere
+
+
+@pytest.fixture(scope="session")
+def embedded_zoo():
+    """``embedded_zoo(name)``: the folder of an embedded default zoo (digits-bn, digits-nobn).
+
+    The user's built zoo when there is one (only read), else built into the tests' home (minutes).
+    """
+    def path(name: str) -> Path:
+        built = USER_ZOOS / name
+        if (built / "model_configs.json").is_file() and (built / "zoo.json").is_file():
+            return built
+        return build_zoo(name, progress=False)
+
+    return path
 
 
 @pytest.fixture(scope="session", autouse=True)

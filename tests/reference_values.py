@@ -30,9 +30,9 @@ def compared_measures() -> list[str]:
             and measures.get(n).fn.__module__ not in EXCLUDED_MODULES]
 
 
-def measure_values(zoo: str, model_ids, names) -> dict[str, dict[str, float]]:
-    """{model_id: {measure: value}} at the measures' defaults."""
-    task = load_task(build_zoo(zoo, progress=False))
+def measure_values(task_path, model_ids, names) -> dict[str, dict[str, float]]:
+    """{model_id: {measure: value}} at the measures' defaults, on the models ``model_ids`` of a task."""
+    task = load_task(task_path)
     out = {}
     for model_id in model_ids:
         view = model_view(task, model_id)
@@ -44,8 +44,8 @@ def main() -> int:
     names = compared_measures()
     recorded = {}
     for zoo in ZOOS:
-        task = load_task(build_zoo(zoo, progress=False))
-        recorded[zoo] = measure_values(zoo, task.model_ids, names)
+        path = build_zoo(zoo, progress=False)
+        recorded[zoo] = measure_values(path, load_task(path).model_ids, names)
         print(zoo, len(recorded[zoo]), "models", flush=True)
     PATH.parent.mkdir(parents=True, exist_ok=True)
     PATH.write_text(json.dumps({"measures": names, "zoos": recorded}, indent=1, sort_keys=True) + "\n")
