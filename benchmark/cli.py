@@ -7,11 +7,14 @@ Bad input gives one line on stderr naming the file, model or layer at fault and 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import math
+import os
 import re
 import sys
 import time
+from importlib import metadata
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +42,11 @@ def _load_plugins(args) -> tuple[list[str], list[str]]:
     specs, provided = [], []
     for spec in getattr(args, "plugin", None) or []:
         specs.append(spec)
-        provided += load_plugin(spec)
+        names = load_plugin(spec)
+        if not names:
+            raise measure_registry.MeasureError(f"plugin {spec}: registers no measure (decorate a function with "
+                                                "@measure(\"name\"), or name one: FILE.py:FUNCTION)")
+        provided += names
     for folder in getattr(args, "submission", None) or []:
         spec = "submission:" + str(submission_dir(folder))
         specs.append(spec)
@@ -55,6 +62,7 @@ def _cmd_measures(args) -> int:
         for name in names:
             m = measure_registry.get(name)
             out[name] = {"description": m.description, "source": m.source, "sign": m.sign,
+                         "family": measure_registry.family(m),
                          "version": m.version, "params": {k: repr(v) for k, v in m.params.items()}}
         print(json.dumps(out, indent=2))
         return 0
@@ -62,7 +70,7 @@ def _cmd_measures(args) -> int:
     for name in names:
         m = measure_registry.get(name)
         print(f"{name:<{width}}  {m.description}")
-        print(f"{'':<{width}}  source: {m.source}")
+        print(f"{'':<{width}}  family: {measure_registry.family(m)}; source: {m.source or 'no source'}")
     return 0
 
 
@@ -84,12 +92,19 @@ def _print_table(rows: list[tuple[str, str, dict]]) -> None:
         )
 
 
+def _task_path(path: str) -> str:
+    """A task folder, or the name of an in-house zoo recipe (digits-bn, ...): built into the cache on first use."""
+    if not Path(path).exists() and path in RECIPES:
+        return str(build_zoo(path))
+    return path
+
+
 def _load_tasks(paths: list[str], reference: str | None, failures: list[str]) -> list:
     tasks = []
     seen = {}
     for path in paths:
         try:
-            task = load_task(path, reference)
+            task = load_task(_task_path(path), reference)
         except TaskFormatError as exc:
             failures.append(str(exc))
             continue
@@ -125,7 +140,24 @@ def _natural(text: str):
 
 
 def _executor(args):
-    return make_executor(args.backend, args.workers, args.threads, args.budget, args.scheduler)
+    return make_executor(args.backend, args.workers, args.threads, args.budget, args.scheduler, args.device)
+
+
+def _device(text: str) -> str:
+    """``--device``: cpu, cuda, cuda:N or mps, checked against what this torch can use."""
+    import torch
+
+    if not re.fullmatch(r"cpu|cuda(:\d+)?|mps", text):
+        raise argparse.ArgumentTypeError(f"{text!r}: use cpu, cuda, cuda:N or mps")
+    if text.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(text.split(":")[1]) if ":" in text else 0
+        if index >= count:
+            raise argparse.ArgumentTypeError(f"{text}: this machine has {count} CUDA device(s) usable by torch "
+                                             f"{torch.__version__}")
+    if text == "mps" and not torch.backends.mps.is_available():
+        raise argparse.ArgumentTypeError(f"mps: not available to torch {torch.__version__} here")
+    return text
 
 
 @dataclass
@@ -143,19 +175,44 @@ class _Computed:
 def _computed(args):
     """Load plugins, measures and tasks, compute what the store lacks; yield with the store still open."""
     plugins, provided = _load_plugins(args)
-    names = args.measure or provided or measure_registry.available()
-    for name in names:
-        measure_registry.get(name)
+    names = measure_registry.select(args.measure) if args.measure else (provided or measure_registry.available())
+    overrides = _params(args.param or [], names)
     if args.reference and len(args.task) != 1:
         raise PredictionError("--reference applies to a single task")
     load_failures: list[str] = []
     paths = args.task or [str(p) for p in default_zoo_paths(progress=not args.quiet)]
     tasks = _load_tasks(paths, args.reference, load_failures)
-    runs = [prepare(task, names) for task in tasks]
+    runs = [prepare(task, names, overrides) for task in tasks]
     with ResultStore(args.store) as store:
         report = run_measures(runs, store, _executor(args), fresh=args.fresh, retry_failed=args.retry_failed,
-                              plugins=tuple(plugins), progress=not args.quiet)
+                              plugins=tuple(plugins), progress=not args.quiet, device=args.device)
         yield _Computed(names, runs, store, report, load_failures)
+
+
+def _params(specs: list[str], names: list[str]) -> dict[str, dict]:
+    """``--param MEASURE.KEY=VALUE`` settings: {measure: {key: value}}, checked against the measures' signatures.
+
+    VALUE is read as a Python literal (3, 0.5, None, True, "max", (1, 2)), else taken as a string.
+    """
+    out: dict[str, dict] = {}
+    for spec in specs:
+        target, sep, text = spec.partition("=")
+        name, dot, key = target.rpartition(".")
+        if not sep or not dot or not name or not key:
+            raise measure_registry.MeasureError(f"--param {spec!r}: write MEASURE.KEY=VALUE, e.g. silhouette.n=500")
+        entry = measure_registry.get(name)
+        if name not in names:
+            raise measure_registry.MeasureError(f"--param {spec!r}: measure '{name}' is not among those scored")
+        if key not in entry.params:
+            known = ", ".join(entry.params) or "none"
+            raise measure_registry.MeasureError(f"--param {spec!r}: measure '{name}' has no parameter {key!r} "
+                                                f"(parameters: {known})")
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        out.setdefault(name, {})[key] = value
+    return out
 
 
 def _exit_status(computed: _Computed) -> int:
@@ -221,7 +278,7 @@ def _cmd_leaderboard(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    task = load_task(args.task, args.reference)
+    task = load_task(_task_path(args.task), args.reference)
     predictions = read_predict(args.predict_file)
     scores = evaluate(predictions, task, where=str(args.predict_file))
     if args.json:
@@ -229,6 +286,15 @@ def _cmd_evaluate(args) -> int:
     else:
         _print_table([(task.name, Path(args.predict_file).name, scores)])
     return 0
+
+
+def _add_tasks_and_measures(p: argparse.ArgumentParser) -> None:
+    p.add_argument("task", nargs="*", help="PGDL task folder(s) or zoo recipe name(s) (default: the embedded zoos "
+                   f"{', '.join(DEFAULT_ZOOS)}, built on first use)")
+    p.add_argument("-m", "--measure", action="append", help="measure name, 'all', or 'family:NAME' (margins, "
+                   "fragmentation, sparsity, clustering, norms, flatness, winners); repeatable; default: every "
+                   "registered measure, or only the --plugin's")
+    p.add_argument("--reference", help="folder holding model_configs.json, if apart from the task")
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -242,6 +308,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.1:8786 (with --backend dask)")
     g.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per core)")
     g.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: cores / workers)")
+    g.add_argument("--device", type=_device, default="cpu",
+                   help="where measures run: cpu (default), cuda (one worker per GPU when there are several), "
+                   "cuda:N or mps")
+    g.add_argument("--param", action="append", metavar="MEASURE.KEY=VALUE",
+                   help="set a measure's parameter, e.g. silhouette.n=500 (repeatable; checked against the "
+                   "measure's parameters; part of the stored result's key)")
     g.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S,
                    help=f"seconds allowed per model and measure (default: {DEFAULT_BUDGET_S:g}, the competition's)")
     _add_plugin_options(g)
@@ -256,11 +328,19 @@ def _add_plugin_options(g) -> None:
                    "as the measure submission:<folder name> (repeatable; needs the [tf] extra)")
 
 
+def _version() -> str:
+    try:
+        return metadata.version("pgdl-bench")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pgdl-bench",
         description="Benchmark complexity measures at predicting generalization (NeurIPS 2020 PGDL style).",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("measures", help="list the registered measures (installed plugins included)")
@@ -269,10 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_measures)
 
     p = sub.add_parser("score", help="compute measures on every model of tasks and score them")
-    p.add_argument("task", nargs="*", help="PGDL task folder(s) (default: the embedded zoos "
-                   f"{', '.join(DEFAULT_ZOOS)}, built on first use)")
-    p.add_argument("-m", "--measure", action="append", help="measure name (repeatable; default: every registered measure)")
-    p.add_argument("--reference", help="folder holding model_configs.json, if apart from the task")
+    _add_tasks_and_measures(p)
     p.add_argument("--out", default="predictions", help="where .predict files go (default: predictions)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -281,11 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("leaderboard", help="compute measures like score, then write a leaderboard: HTML, "
                        "Markdown, CSV, JSON, plots and .predict files")
-    p.add_argument("task", nargs="*", help="PGDL task folder(s) (default: the embedded zoos "
-                   f"{', '.join(DEFAULT_ZOOS)}, built on first use)")
-    p.add_argument("-m", "--measure", action="append",
-                   help="measure name (repeatable; default: every registered measure)")
-    p.add_argument("--reference", help="folder holding model_configs.json, if apart from the task")
+    _add_tasks_and_measures(p)
     p.add_argument("--out", default="leaderboard", help="folder for leaderboard.{html,md,csv,json}, plots/ and "
                    "predictions/<measure>/<task>.predict (default: leaderboard)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -293,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_leaderboard)
 
     p = sub.add_parser("evaluate", help="score an existing .predict file")
-    p.add_argument("task", help="PGDL task folder")
+    p.add_argument("task", help="PGDL task folder, or a zoo recipe name such as digits-bn")
     p.add_argument("predict_file", help='JSON {"model_<id>": value, ...}')
     p.add_argument("--reference", help="folder holding model_configs.json, if apart from the task")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -334,8 +407,9 @@ def _cmd_new_measure(args) -> int:
     root = new_measure(args.name, args.out)
     print(f"wrote {root}/ (pyproject.toml with the entry point, {root.name.replace('-', '_')}/__init__.py, "
           f"tests/, README.md)")
-    print(f"next: pip install -e {root} && pgdl-bench measures | grep {args.name} && "
-          f"pgdl-bench score -m {args.name}")
+    print(f"next: pip install -e '{root}[test]' (into pgdl-bench's environment; [test] adds pytest) && "
+          f"pgdl-bench measures | grep {args.name} && pgdl-bench score -m {args.name} && "
+          f"python -m pytest {root / 'tests'}")
     return 0
 
 
@@ -383,6 +457,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pgdl-bench: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `pgdl-bench measures | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit flush must not fail again
+        return 141
 
 
 if __name__ == "__main__":

@@ -25,8 +25,8 @@ class MeasureFailure(RuntimeError):
     """A measure that raised or returned something other than a finite number on one model."""
 
 
-def model_view(task: Task, model_id: str) -> ModelView:
-    """Load one model of a task and wrap it, with the task's training split, for measures."""
+def model_view(task: Task, model_id: str, device: str = "cpu") -> ModelView:
+    """Load one model of a task and wrap it, with the task's training split, for measures on ``device``."""
     loaded = task.load_model(model_id)
     return ModelView(
         loaded.network,
@@ -34,6 +34,7 @@ def model_view(task: Task, model_id: str) -> ModelView:
         initial_network=loaded.initial_network,
         model_id=model_id,
         task_name=task.name,
+        device=device,
     )
 
 
@@ -62,11 +63,11 @@ def _cached_task(path: str, reference: str | None) -> Task:
 
 
 def measure_job(emit: Emitter, task_path: str, reference: str | None, model_id: str,
-                params: dict[str, dict]) -> None:
+                params: dict[str, dict], device: str = "cpu") -> None:
     """Job function: the measures named in ``emit.parts`` on one model, each value reported on its own."""
     emit.phase("load")
     try:
-        view = model_view(_cached_task(task_path, reference), model_id)
+        view = model_view(_cached_task(task_path, reference), model_id, device)
     except TaskFormatError as exc:
         raise JobFailed(str(exc), status="bad_input") from None
     for name in emit.parts:
@@ -131,6 +132,7 @@ def run_measures(
     retry_failed: bool = False,
     plugins: tuple[str, ...] = (),
     progress: bool = True,
+    device: str = "cpu",
 ) -> RunReport:
     """Compute what the store lacks for every (task, model, measure); store each result on arrival."""
     executor = executor or SerialExecutor()
@@ -156,7 +158,7 @@ def run_measures(
                 fn=measure_job,
                 kwargs=dict(task_path=str(Path(run.task.path).resolve()),
                             reference=str(Path(run.task.metrics_path).resolve()), model_id=model_id,
-                            params={n: run.params[n] for n in pending}),
+                            params={n: run.params[n] for n in pending}, device=device),
                 parts=tuple(pending),
                 imports=tuple(plugins) + _measure_modules(pending),
             ))
