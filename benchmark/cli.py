@@ -211,6 +211,11 @@ def _params(specs: list[str], names: list[str]) -> dict[str, dict]:
             value = ast.literal_eval(text)
         except (ValueError, SyntaxError):
             value = text
+        default = entry.params[key]
+        kinds = {bool: (bool,), int: (int, float), float: (int, float), str: (str,)}.get(type(default))
+        if kinds and value is not None and (not isinstance(value, kinds) or isinstance(value, bool) != (kinds == (bool,))):
+            raise measure_registry.MeasureError(f"--param {spec!r}: measure '{name}' expects {key} like its default "
+                                                f"{default!r}, got {value!r}")
         out.setdefault(name, {})[key] = value
     return out
 

@@ -162,9 +162,9 @@ def sharpness(view: ModelView, n: int | None = 100, tolerance: float = 0.1, step
       parameters) to 3e-2 (width 16), so alpha_min = 1e-4 leaves a wide margin below for deeper or
       sharper networks. 10 halvings of those 4 decades resolve alpha' to about 0.5 % (1 % on the score).
 
-    Parameters: ``n`` sample size (the shared stratified sample; with n = 100, 5 steps and 10
-    halvings a task-1-sized VGG, width 64, 3 blocks, takes about a minute on one CPU thread, a model
-    at chance level under a second), ``tolerance`` allowed absolute accuracy drop, ``steps`` ascent
+    Parameters: ``n`` sample size (the shared stratified sample; n = 100 with 5 steps and 10 halvings
+    fits the 300 s budget on a task-1-sized VGG, see ``docs/measure_times.json``; a model at chance
+    level stops at once), ``tolerance`` allowed absolute accuracy drop, ``steps`` ascent
     steps per trial, ``iterations`` bisection halvings,
     ``alpha_min``/``alpha_max`` the search range, ``batch_size`` forward/backward batch size (None:
     ``view.batch_size``; small batches let a broken trial stop sooner).
@@ -246,8 +246,8 @@ def pacbayes_sigma(view: ModelView, n: int | None = 100, tolerance: float = 0.1,
       10 halvings resolve sigma' to about 0.6 % (1.1 % on the score), under the Monte-Carlo error of
       10 draws.
 
-    Parameters: ``n`` sample size (shared stratified sample; n * draws forward passes per trial; with
-    n = 100 and 10 draws the task-1-sized VGG takes about 40 s on one CPU thread),
+    Parameters: ``n`` sample size (shared stratified sample; n * draws forward passes per trial;
+    n = 100 and 10 draws fit the 300 s budget on a task-1-sized VGG, see ``docs/measure_times.json``),
     ``tolerance`` allowed absolute increase of the mean error, ``draws`` Monte-Carlo draws per
     trial, ``iterations`` bisection halvings, ``sigma_min``/``sigma_max`` the search range,
     ``batch_size`` forward batch size (None: ``view.batch_size``).

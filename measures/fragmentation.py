@@ -28,28 +28,13 @@ over classes], layer [the middle hidden layer], normalization [off: the paper's 
 [mean]. Somepalli et al. counted with R = 50 and 1000 triplets: 2.5 million forward passes, far beyond
 the competition's 300 s per-model budget on a CPU. The cost is R^2 x triplets forward passes.
 
-Measured cost (1 CPU thread, ``torch.set_num_threads(1)``, as a benchmark worker runs; the 2-core AMD
-EPYC development machine, torch 2.13 CPU; CPU seconds of the process, wall time on a shared machine in
-brackets; measured with the earlier default of 256-point batches, 64-point ones run about 25% faster)
-on a PGDL task-1-sized VGG with random weights,
-``build_network(architectures.vgg((32, 32, 3), 10, width=64, depth=3), (32, 32, 3))`` (convs
-64-64-128-128-256-256, dense 256, 2.2 M parameters; about 215 points/s with channels-last batches):
-
-============================================================  ==========  ==============
-measure (defaults)                                             points      seconds
-============================================================  ==========  ==============
-``fragmentation`` (R = 24, 20 triplets)                        11,520      53.8 (58.8)
-``fragmentation_hidden`` (middle layer ``activation_3``)       11,520      20.0 (26.7)
-``fragmentation_skips`` (100 points, 50 pairs)                  5,000      23.4 (34.5)
-``fragmentation`` on width=128 (last conv 512, 8.7 M params)   11,520      191.9 (195.0)
-============================================================  ==========  ==============
-
-So the defaults fit the competition's 300 s per-model budget for both task-1 VGG sizes measured, with
-room to spare for the 256-filter one. Of the budget-sized choices (R = 32 with 10 triplets costs about
-the same), R = 24 with 20 triplets was preferred: one triplet per class leaves the mean at the mercy of
-a single plane per class, while a 24 x 24 grid still resolves regions down to ~1/20 of the plane's side.
-``layer="all"`` costs about the sum over the hidden layers: 43.6 s CPU with 5 triplets on the width-64
-VGG (7 hidden layers), so ~175 s at the default 20; lower ``num_triplets`` with it.
+The defaults were chosen to fit the competition's 300 s per-model budget on one CPU thread for a
+PGDL task-1-sized VGG (the seconds are in the generated ``docs/measure_times.json``,
+``python -m benchmark.perf.measure_times``). Of the budget-sized choices (R = 32 with 10 triplets
+costs about the same), R = 24 with 20 triplets was preferred: one triplet per class leaves the mean
+at the mercy of a single plane per class, while a 24 x 24 grid still resolves regions down to ~1/20
+of the plane's side. ``layer="all"`` costs about the sum over the hidden layers (7 on that VGG);
+lower ``num_triplets`` with it.
 """
 
 from __future__ import annotations
@@ -478,7 +463,7 @@ def fragmentation(view: ModelView, resolution: int = 24, padding: float = 0.1, n
         aggregation: "mean" (the paper's) or "median" over triplets [mean].
         normalize: divide each triplet's count by the number of classes present in its plane [False].
         batch_size: grid points per forward pass (speed and memory only) [64: on a task-1 VGG
-            64-point batches ran at about 1.0x torch.mm's GFLOP/s, 256-point ones 0.55-0.8x].
+            64-point batches ran faster than 256-point ones, ``python -m benchmark.perf``].
 
     Degenerate triplets (duplicate or collinear samples) are skipped with a RuntimeWarning giving their
     count; if all are, MeasureError.

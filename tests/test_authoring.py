@@ -102,7 +102,9 @@ def test_param_is_checked_against_the_signature_and_keys_the_store(embedded_zoo)
     for spec, message in [("inverse_margin.gamma=2", "has no parameter 'gamma' \\(parameters: n, batch_size, "),
                           ("percentile=2", "write MEASURE.KEY=VALUE"),
                           ("silhouete.n=3", "did you mean 'silhouette'"),
-                          ("weight_norm.x=1", "'weight_norm' is not among those scored")]:
+                          ("weight_norm.x=1", "'weight_norm' is not among those scored"),
+                          ("inverse_margin.percentile=high", "expects percentile like its default 10.0, got 'high'"),
+                          ("inverse_margin.percentile=True", "expects percentile like its default 10.0, got True")]:
         with pytest.raises(measures.MeasureError, match=message):
             cli._params([spec], names)
     task = load_task(embedded_zoo("digits-bn"))

@@ -10,6 +10,12 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import torch
+
+from measures import ModelView
+from task_loaders import build_network
+from task_loaders.architectures import vgg
+
 MEASURES = Path(__file__).parents[1] / "measures"
 FACTORIES = {"zeros", "ones", "empty", "full", "rand", "randn", "randint", "randperm", "arange", "linspace",
              "logspace", "eye", "tensor", "normal", "bernoulli", "tril_indices", "triu_indices"}
@@ -41,3 +47,15 @@ def test_the_walker_catches_what_it_should():
     assert factory_calls_without_device("torch.arange(3, device='cuda:1')") == ["<source>:1 torch.arange(...)"]
     assert factory_calls_without_device("torch.randn(3, device=view.device)\ntorch.zeros_like(x)") == []
     assert factory_calls_without_device("torch.eye(2, dtype=d, device=g.device)") == []
+
+
+def test_the_view_moves_the_network_and_every_batch_to_its_device():
+    """On torch's "meta" device (shapes only, no data): what runs there must have been moved there."""
+    net = build_network(vgg((8, 8, 1), 10, width=4, depth=1), (8, 8, 1))
+    view = ModelView(net, (torch.rand(20, 1, 8, 8), torch.arange(20) % 10), device="meta")
+    assert all(p.device.type == "meta" for p in view.network.parameters())
+    logits = view.forward(view.x_train, batch_size=7)  # CPU inputs, moved batch by batch
+    hidden = view.forward(view.x_train, "middle")
+    assert logits.device.type == "meta" and logits.shape == (20, 10)
+    assert hidden.device.type == "meta" and hidden.shape[0] == 20
+    assert view.activations("last").device.type == "meta"

@@ -11,7 +11,12 @@ default: the competition's per-model budget was 300 s on one CPU).
 
 With ``--cmi`` (the output of ``pgdl-bench score --json``, one file or several), the markdown table
 also has each measure's CMI x 100 on every task in those files. ``--out DIR`` writes
-``measure_times.json`` and ``measures.md``.
+``measure_times.json`` and ``measures.md``; with ``-m`` it updates only those measures' entries of an
+existing ``measure_times.json``. ``--before OLD.json --readme README.md`` rewrites the README's
+before/after table (between ``<!-- measure-times -->`` and ``<!-- /measure-times -->``) from OLD.json
+and the current ``measure_times.json``: the total per model and the slowest measures. The seconds
+are the process's CPU seconds where recorded (``cpu_seconds``; on a contended machine the wall time
+grows with the other work, the CPU time much less), else wall seconds.
 """
 
 from __future__ import annotations
@@ -106,9 +111,36 @@ def markdown_table(times: dict[str, dict], columns: dict[str, dict[str, float]])
             v = columns[task].get(name)
             cells.append("" if v is None else ("nan" if not np.isfinite(v) else f"{100 * v:.2f}"))
         t = times.get(name)
-        cells.append("" if t is None else (f"{t['seconds']:.1f}" if t["error"] is None else "failed"))
+        cells.append("" if t is None else (f"{seconds(t):.1f}" if t["error"] is None else "failed"))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def seconds(entry: dict) -> float:
+    """A timing entry's seconds: its CPU seconds where recorded, else its wall seconds."""
+    return float(entry.get("cpu_seconds", entry["seconds"]))
+
+
+def comparison_table(before: dict, after: dict, slowest: int = 5) -> str:
+    """Markdown: total seconds per model over the catalogue, and the slowest measures, before and after."""
+    old, new = before["measures"], after["measures"]
+    names = sorted(old, key=lambda n: -seconds(old[n]))[:slowest]
+    names += [n for n in sorted(new, key=lambda n: -seconds(new[n]))[:slowest] if n not in names]
+    lines = ["| per model, task-1 VGG, 1 thread | before (s) | after (s) |", "|---|---:|---:|",
+             f"| whole catalogue ({len(new)} measures) | {sum(map(seconds, old.values())):.1f} | "
+             f"{sum(map(seconds, new.values())):.1f} |"]
+    for name in names:
+        cell = lambda table: f"{seconds(table[name]):.1f}" if name in table else ""
+        lines.append(f"| `{name}` | {cell(old)} | {cell(new)} |")
+    return "\n".join(lines) + "\n"
+
+
+def replace_block(text: str, block: str, tag: str = "measure-times") -> str:
+    start, end = f"<!-- {tag} -->", f"<!-- /{tag} -->"
+    if start not in text or end not in text:
+        raise ValueError(f"the README has no {start} ... {end} block to fill")
+    head, rest = text.split(start, 1)
+    return head + start + "\n" + block + end + rest.split(end, 1)[1]
 
 
 def main(argv=None) -> int:
@@ -119,6 +151,8 @@ def main(argv=None) -> int:
     parser.add_argument("--cmi", action="append", default=[], help="pgdl-bench score --json output (repeatable)")
     parser.add_argument("--out", help="write measure_times.json and measures.md here")
     parser.add_argument("--no-time", action="store_true", help="only build the table from --cmi files")
+    parser.add_argument("--before", help="an earlier measure_times.json, for --readme's before/after table")
+    parser.add_argument("--readme", help="rewrite this README's before/after table (needs --before and --out)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     names = args.measure or measures.available()
@@ -131,16 +165,26 @@ def main(argv=None) -> int:
         print(f"{name:24s} {status}", flush=True)
 
     times = {} if args.no_time else time_measures(names, args.train, progress=show)
-    table = markdown_table(times, cmi_columns(args.cmi))
-    print(table)
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
+        path = out / "measure_times.json"
         if times:
-            (out / "measure_times.json").write_text(json.dumps(
-                {"network": "vgg((32, 32, 3), 10, width=64, depth=3)", "threads": args.threads,
-                 "train_images": args.train, "torch": torch.__version__, "measures": times}, indent=2))
-        (out / "measures.md").write_text(table)
+            record = {"network": "vgg((32, 32, 3), 10, width=64, depth=3)", "threads": args.threads,
+                      "train_images": args.train, "torch": torch.__version__, "measures": times}
+            if args.measure and path.is_file():  # re-timed some measures: keep the others' entries
+                record = json.loads(path.read_text())
+                record["measures"].update(times)
+            path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        if path.is_file():
+            times = json.loads(path.read_text())["measures"]
+        (out / "measures.md").write_text(markdown_table(times, cmi_columns(args.cmi)))
+        if args.readme and args.before:
+            after = json.loads(path.read_text())
+            readme = Path(args.readme)
+            readme.write_text(replace_block(readme.read_text(), comparison_table(json.loads(Path(args.before).read_text()),
+                                                                                 after)))
+    print(markdown_table(times, cmi_columns(args.cmi)))
     return 1 if any(r["error"] for r in times.values()) else 0
 
 
