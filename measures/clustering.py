@@ -38,6 +38,8 @@ _IMPLICIT = ("Haasbroek & Davel, SACAIR 2020 (implicit clusters); "
 def cluster_purity(view: ModelView, layer="all", n=None, reduce="max", threshold=0.0) -> float:
     """Mean class purity of the samples that switch each live channel on (sign -1: chosen).
 
+    Default layer: "all", the mean over ``view.hidden_layers`` (module docstring).
+
     A sample switches channel c on when ``reduce`` ("max" or "mean") of its feature map exceeds
     ``threshold``; purity = largest class fraction of that set; unweighted mean over channels that
     some sample switches on. See ``representations.implicit_clusters``.
@@ -49,6 +51,8 @@ def cluster_purity(view: ModelView, layer="all", n=None, reduce="max", threshold
 @measure("cluster_perplexity", source=_IMPLICIT, sign=1)
 def cluster_perplexity(view: ModelView, layer="all", n=None, reduce="max", threshold=0.0) -> float:
     """Mean class perplexity 2**entropy of the samples that switch each live channel on (sign +1: chosen).
+
+    Default layer: "all", the mean over ``view.hidden_layers`` (module docstring).
 
     1 when each channel's set is one class, the number of classes when uniform; same sets as
     ``cluster_purity``. See ``representations.implicit_clusters``.
@@ -62,6 +66,8 @@ def cluster_perplexity(view: ModelView, layer="all", n=None, reduce="max", thres
                 "(PGDL winner, DBI x LWM); sklearn.metrics.davies_bouldin_score")
 def davies_bouldin(view: ModelView, layer="all", n=None, pool=None, pca=None) -> float:
     """Davies-Bouldin index of the true-label clusters of the hidden representations (sign +1).
+
+    Default layer: "all", the mean over ``view.hidden_layers`` (module docstring).
 
     ``pool``: None (flatten), "avg" or "max" (global spatial pooling to one value per channel);
     ``pca``: None or a number of principal components. Undefined (an error) when all class
@@ -78,6 +84,8 @@ def davies_bouldin(view: ModelView, layer="all", n=None, pool=None, pca=None) ->
 def silhouette(view: ModelView, layer="all", n=None, pool=None, pca=None) -> float:
     """Mean silhouette of the true-label clusters of the hidden representations (sign -1: chosen).
 
+    Default layer: "all", the mean over ``view.hidden_layers`` (module docstring).
+
     Euclidean, all ``n`` samples (O(n^2) distances per layer); ``pool`` and ``pca`` as for
     ``davies_bouldin``.
     """
@@ -90,6 +98,8 @@ def silhouette(view: ModelView, layer="all", n=None, pool=None, pca=None) -> flo
                 "as a label-based clustering reading of arXiv 2501.14441")
 def calinski_harabasz(view: ModelView, layer="all", n=None, pool=None, pca=None) -> float:
     """Calinski-Harabasz variance ratio of the true-label clusters of the hidden representations (sign -1: chosen).
+
+    Default layer: "all", the mean over ``view.hidden_layers`` (module docstring).
 
     ``pool`` and ``pca`` as for ``davies_bouldin``. Its scale differs between layers, so
     ``layer="all"`` is dominated by the layers with the largest ratios.

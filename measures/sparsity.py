@@ -32,6 +32,8 @@ _SOURCE = "Potgieter, Mouton & Davel, arXiv 2501.14441 (BatchNorm and representa
 def channel_sparsity(view: ModelView, layer="all", n=None) -> float:
     """Fraction of all-zero feature maps per sample of the hidden representations (sign -1: chosen).
 
+    Default layer: "all", the mean over ``view.hidden_layers`` (module docstring).
+
     See ``representations.channel_sparsity``; a dense layer's channels are its units.
     """
     return rep.layer_average(view, "channel_sparsity", layer, n, lambda h, _: rep.channel_sparsity(h))
@@ -39,13 +41,18 @@ def channel_sparsity(view: ModelView, layer="all", n=None) -> float:
 
 @measure("element_sparsity", source=_SOURCE + ", fraction of zero activations", sign=-1)
 def element_sparsity(view: ModelView, layer="all", n=None) -> float:
-    """Fraction of exactly-zero activations of the hidden representations (sign -1: chosen)."""
+    """Fraction of exactly-zero activations of the hidden representations (sign -1: chosen).
+
+    Default layer: "all", the mean over ``view.hidden_layers`` (module docstring).
+    """
     return rep.layer_average(view, "element_sparsity", layer, n, lambda h, _: rep.element_sparsity(h))
 
 
 @measure("dead_units", source=_SOURCE + ", dead units", sign=-1)
 def dead_units(view: ModelView, layer="all", n=None) -> float:
     """Fraction of channels that are zero for every sample of the training sample (sign -1: chosen).
+
+    Default layer: "all", the mean over ``view.hidden_layers`` (module docstring).
 
     Dead on the sample, not provably dead: a larger ``n`` can only lower it.
     """
@@ -55,6 +62,8 @@ def dead_units(view: ModelView, layer="all", n=None) -> float:
 @measure("hoyer_sparsity", source="Hoyer, JMLR 5 (2004), sparseness measure; applied as in " + _SOURCE, sign=-1)
 def hoyer_sparsity(view: ModelView, layer="all", n=None) -> float:
     """Hoyer's sparsity of each sample's hidden representation, averaged (sign -1: chosen).
+
+    Default layer: "all", the mean over ``view.hidden_layers`` (module docstring).
 
     (sqrt(n) - |x|_1/|x|_2) / (sqrt(n) - 1) over the flattened representation; an all-zero sample
     scores 1. See ``representations.hoyer_sparsity``.
