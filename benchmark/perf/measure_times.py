@@ -11,8 +11,9 @@ default: the competition's per-model budget was 300 s on one CPU).
 
 With ``--cmi`` (the output of ``pgdl-bench score --json``, one file or several), the markdown table
 also has each measure's CMI x 100 on every task in those files. ``--out DIR`` writes
-``measure_times.json`` and ``measures.md``; with ``-m`` it updates only those measures' entries of an
-existing ``measure_times.json``. ``--before OLD.json --readme README.md`` rewrites the README's
+``measure_times.json`` and ``measures.md``; with ``-m`` (or ``--times FILE``: the timings of an
+earlier run, not timed again) it updates only those measures' entries of an existing
+``measure_times.json``. ``--before OLD.json --readme README.md`` rewrites the README's
 before/after table (between ``<!-- measure-times -->`` and ``<!-- /measure-times -->``) from OLD.json
 and the current ``measure_times.json``: the total per model and the slowest measures. The seconds
 are the process's CPU seconds where recorded (``cpu_seconds``; on a contended machine the wall time
@@ -151,6 +152,9 @@ def main(argv=None) -> int:
     parser.add_argument("--cmi", action="append", default=[], help="pgdl-bench score --json output (repeatable)")
     parser.add_argument("--out", help="write measure_times.json and measures.md here")
     parser.add_argument("--no-time", action="store_true", help="only build the table from --cmi files")
+    parser.add_argument("--times", help="take the timings from this measure_times.json (a run made before, e.g. "
+                        "on a quieter machine) instead of timing; with --out they update its entries")
+    parser.add_argument("--note", help="a line to add to the notes of measure_times.json (how it was measured)")
     parser.add_argument("--before", help="an earlier measure_times.json, for --readme's before/after table")
     parser.add_argument("--readme", help="rewrite this README's before/after table (needs --before and --out)")
     args = parser.parse_args(argv)
@@ -164,7 +168,11 @@ def main(argv=None) -> int:
                   else f"FAILED {r['error']}")
         print(f"{name:24s} {status}", flush=True)
 
-    times = {} if args.no_time else time_measures(names, args.train, progress=show)
+    if args.times:
+        times = {n: t for n, t in json.loads(Path(args.times).read_text())["measures"].items()
+                 if not args.measure or n in args.measure}
+    else:
+        times = {} if args.no_time else time_measures(names, args.train, progress=show)
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -172,9 +180,11 @@ def main(argv=None) -> int:
         if times:
             record = {"network": "vgg((32, 32, 3), 10, width=64, depth=3)", "threads": args.threads,
                       "train_images": args.train, "torch": torch.__version__, "measures": times}
-            if args.measure and path.is_file():  # re-timed some measures: keep the others' entries
+            if (args.measure or args.times) and path.is_file():  # re-timed some measures: keep the others' entries
                 record = json.loads(path.read_text())
                 record["measures"].update(times)
+            if args.note:
+                record["notes"] = record.get("notes", []) + [args.note]
             path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
         if path.is_file():
             times = json.loads(path.read_text())["measures"]
