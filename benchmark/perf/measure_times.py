@@ -102,7 +102,7 @@ def cmi_columns(score_files: list[str]) -> dict[str, dict[str, float]]:
 
 def markdown_table(times: dict[str, dict], columns: dict[str, dict[str, float]]) -> str:
     tasks = sorted(columns)
-    head = ["measure", "sign", *[f"CMI x100 {t}" for t in tasks], "s / model (task-1 VGG, 1 thread)"]
+    head = ["measure", "sign", *[f"CMI x100 {t}" for t in tasks], "s / model (task-1 VGG, 1 thread; CPU s where recorded)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     names = sorted(set(times) | {m for col in columns.values() for m in col})
     for name in names:
