@@ -7,15 +7,18 @@ Bad input gives one line on stderr naming the file, model or layer at fault and 
 from __future__ import annotations
 
 import argparse
+import ast
 import errno
 import json
 import math
+import os
 import re
 import signal
 import sys
 import threading
 import time
 import traceback
+from importlib import metadata
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +63,11 @@ def _load_plugins(args) -> tuple[list[str], list[str]]:
     specs, provided = [], []
     for spec in getattr(args, "plugin", None) or []:
         specs.append(spec)
-        provided += load_plugin(spec)
+        names = load_plugin(spec)
+        if not names:
+            raise measure_registry.MeasureError(f"plugin {spec}: registers no measure (decorate a function with "
+                                                "@measure(\"name\"), or name one: FILE.py:FUNCTION)")
+        provided += names
     for folder in getattr(args, "submission", None) or []:
         spec = "submission:" + str(submission_dir(folder))
         specs.append(spec)
@@ -76,6 +83,7 @@ def _cmd_measures(args) -> int:
         for name in names:
             m = measure_registry.get(name)
             out[name] = {"description": m.description, "source": m.source, "sign": m.sign,
+                         "family": measure_registry.family(m),
                          "version": m.version, "params": {k: repr(v) for k, v in m.params.items()},
                          "stochastic": m.stochastic}
         print(json.dumps(out, indent=2))
@@ -84,7 +92,7 @@ def _cmd_measures(args) -> int:
     for name in names:
         m = measure_registry.get(name)
         print(f"{name:<{width}}  {m.description}")
-        print(f"{'':<{width}}  source: {m.source}")
+        print(f"{'':<{width}}  family: {measure_registry.family(m)}; source: {m.source or 'no source'}")
     return 0
 
 
@@ -192,12 +200,21 @@ def _print_fingerprints(tasks: dict) -> None:
         print(f"{name:<{width}}  fingerprint {short_fingerprint(info['fingerprint'])} ({note})")
 
 
+def _task_path(path: str) -> str:
+    """A task folder, or the name of an in-house zoo: a pinned one (digits-bn, digits-nobn) is read from the
+    package; any other recipe is built into the cache on first use."""
+    if not Path(path).exists() and path in RECIPES:
+        pinned = pinned_zoo(path)
+        return str(pinned) if pinned is not None else str(build_zoo(path))
+    return path
+
+
 def _load_tasks(paths: list[str], reference: str | None, failures: list[str]) -> list:
     tasks = []
     seen = {}
     for path in paths:
         try:
-            task = load_task(path, reference)
+            task = load_task(_task_path(path), reference)
         except TaskFormatError as exc:
             failures.append(str(exc))
             continue
@@ -245,7 +262,24 @@ def _natural(text: str):
 
 
 def _executor(args):
-    return make_executor(args.backend, args.workers, args.threads, args.budget, args.scheduler)
+    return make_executor(args.backend, args.workers, args.threads, args.budget, args.scheduler, args.device)
+
+
+def _device(text: str) -> str:
+    """``--device``: cpu, cuda, cuda:N or mps, checked against what this torch can use."""
+    import torch
+
+    if not re.fullmatch(r"cpu|cuda(:\d+)?|mps", text):
+        raise argparse.ArgumentTypeError(f"{text!r}: use cpu, cuda, cuda:N or mps")
+    if text.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(text.split(":")[1]) if ":" in text else 0
+        if index >= count:
+            raise argparse.ArgumentTypeError(f"{text}: this machine has {count} CUDA device(s) usable by torch "
+                                             f"{torch.__version__}")
+    if text == "mps" and not torch.backends.mps.is_available():
+        raise argparse.ArgumentTypeError(f"mps: not available to torch {torch.__version__} here")
+    return text
 
 
 @dataclass
@@ -269,18 +303,17 @@ class _Computed:
 def _computed(args):
     """Load plugins, measures and tasks, compute what the store lacks; yield with the store still open."""
     plugins, provided = _load_plugins(args)
-    names = args.measure or provided or measure_registry.available()
-    for name in names:
-        measure_registry.get(name)
+    names = measure_registry.select(args.measure) if args.measure else (provided or measure_registry.available())
+    overrides = _params(args.param or [], names)
     if args.reference and len(args.task) != 1:
         raise PredictionError("--reference applies to a single task")
     load_failures: list[str] = []
     paths, replicate_sets = _expand_replicate_sets(args.task or [str(p) for p in default_zoo_paths()])
     tasks = _load_tasks(paths, args.reference, load_failures)
-    runs = [prepare(task, names, repeats=args.repeats) for task in tasks]
+    runs = [prepare(task, names, overrides, repeats=args.repeats) for task in tasks]
     with ResultStore(args.store) as store:
         report = run_measures(runs, store, _executor(args), fresh=args.fresh, retry_failed=args.retry_failed,
-                              plugins=tuple(plugins), progress=not args.quiet)
+                              plugins=tuple(plugins), progress=not args.quiet, device=args.device)
         yield _Computed(names, runs, store, report, load_failures, replicate_sets)
 
 
@@ -321,6 +354,37 @@ def _reference_rows(c: _Computed) -> tuple[dict, dict]:
                 c.load_failures.append(str(exc))
         sets[replicate_set.name] = entry
     return ceilings, sets
+
+
+def _params(specs: list[str], names: list[str]) -> dict[str, dict]:
+    """``--param MEASURE.KEY=VALUE`` settings: {measure: {key: value}}, checked against the measures' signatures.
+
+    VALUE is read as a Python literal (3, 0.5, None, True, "max", (1, 2)), else taken as a string.
+    """
+    out: dict[str, dict] = {}
+    for spec in specs:
+        target, sep, text = spec.partition("=")
+        name, dot, key = target.rpartition(".")
+        if not sep or not dot or not name or not key:
+            raise measure_registry.MeasureError(f"--param {spec!r}: write MEASURE.KEY=VALUE, e.g. silhouette.n=500")
+        entry = measure_registry.get(name)
+        if name not in names:
+            raise measure_registry.MeasureError(f"--param {spec!r}: measure '{name}' is not among those scored")
+        if key not in entry.params:
+            known = ", ".join(entry.params) or "none"
+            raise measure_registry.MeasureError(f"--param {spec!r}: measure '{name}' has no parameter {key!r} "
+                                                f"(parameters: {known})")
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        default = entry.params[key]
+        kinds = {bool: (bool,), int: (int, float), float: (int, float), str: (str,)}.get(type(default))
+        if kinds and value is not None and (not isinstance(value, kinds) or isinstance(value, bool) != (kinds == (bool,))):
+            raise measure_registry.MeasureError(f"--param {spec!r}: measure '{name}' expects {key} like its default "
+                                                f"{default!r}, got {value!r}")
+        out.setdefault(name, {})[key] = value
+    return out
 
 
 def _exit_status(computed: _Computed) -> int:
@@ -462,7 +526,7 @@ def _cmd_leaderboard(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    task = load_task(args.task, args.reference, models=False)  # scoring needs model_configs.json only
+    task = load_task(_task_path(args.task), args.reference, models=False)  # scoring needs model_configs.json only
     predictions = read_predict(args.predict_file)
     scores = evaluate(predictions, task, where=str(args.predict_file), sign=args.sign)
     if args.json:
@@ -492,6 +556,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"pgdl-bench: error: {message} (see {self.prog} --help)\n")
 
 
+def _add_tasks_and_measures(p: argparse.ArgumentParser) -> None:
+    p.add_argument("task", nargs="*", help="PGDL task folder(s), replicate sets or zoo name(s) (default: the "
+                   f"embedded zoos {', '.join(DEFAULT_ZOOS)}, pinned in the package)")
+    p.add_argument("-m", "--measure", action="append", help="measure name, 'all', or 'family:NAME' (margins, "
+                   "fragmentation, sparsity, clustering, norms, flatness, winners); repeatable; default: every "
+                   "registered measure, or only the --plugin's")
+    p.add_argument("--reference", help="folder holding model_configs.json, if apart from the task")
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("running")
     g.add_argument("--store", help="SQLite results store (default: $PGDL_BENCH_HOME/results.sqlite, "
@@ -506,6 +579,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--repeats", type=_positive_int, default=DEFAULT_REPEATS, metavar="K",
                    help=f"run each stochastic measure with K independent seeds (deterministic ones once) and report "
                    f"means with 95%% intervals over them (default: {DEFAULT_REPEATS})")
+    g.add_argument("--device", type=_device, default="cpu",
+                   help="where measures run: cpu (default), cuda (one worker per GPU when there are several), "
+                   "cuda:N or mps")
+    g.add_argument("--param", action="append", metavar="MEASURE.KEY=VALUE",
+                   help="set a measure's parameter, e.g. silhouette.n=500 (repeatable; checked against the "
+                   "measure's parameters; part of the stored result's key)")
     g.add_argument("--budget", type=_seconds, default=DEFAULT_BUDGET_S,
                    help=f"seconds allowed per model and measure (default: {DEFAULT_BUDGET_S:g}, the competition's)")
     _add_plugin_options(g)
@@ -530,11 +609,19 @@ def _add_plugin_options(g) -> None:
                    "as the measure submission:<folder name> (repeatable; needs the [tf] extra)")
 
 
+def _version() -> str:
+    try:
+        return metadata.version("pgdl-bench")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="pgdl-bench",
         description="Benchmark complexity measures at predicting generalization (NeurIPS 2020 PGDL style).",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("measures", help="list the registered measures (installed plugins included)")
@@ -543,10 +630,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_measures)
 
     p = sub.add_parser("score", help="compute measures on every model of tasks and score them")
-    p.add_argument("task", nargs="*", help="PGDL task folder(s) or replicate sets (default: the embedded zoos "
-                   f"{', '.join(DEFAULT_ZOOS)}, pinned in the package)")
-    p.add_argument("-m", "--measure", action="append", help="measure name (repeatable; default: every registered measure)")
-    p.add_argument("--reference", help="folder holding model_configs.json, if apart from the task")
+    _add_tasks_and_measures(p)
     p.add_argument("--out", default="predictions", help="where .predict files go (default: predictions)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -555,11 +639,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("leaderboard", help="compute measures like score, then write a leaderboard: HTML, "
                        "Markdown, CSV, JSON, plots and .predict files")
-    p.add_argument("task", nargs="*", help="PGDL task folder(s) or replicate sets (default: the embedded zoos "
-                   f"{', '.join(DEFAULT_ZOOS)}, pinned in the package)")
-    p.add_argument("-m", "--measure", action="append",
-                   help="measure name (repeatable; default: every registered measure)")
-    p.add_argument("--reference", help="folder holding model_configs.json, if apart from the task")
+    _add_tasks_and_measures(p)
     p.add_argument("--out", default="leaderboard", help="folder for leaderboard.{html,md,csv,json}, plots/ and "
                    "predictions/<measure>/<task>.predict (default: leaderboard)")
     p.add_argument("--suite", choices=["pgdl"], help="pgdl: every official PGDL task found under --root, in the "
@@ -583,7 +663,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=_cmd_data_pgdl)
 
     p = sub.add_parser("evaluate", help="score an existing .predict file")
-    p.add_argument("task", help="PGDL task folder")
+    p.add_argument("task", help="PGDL task folder, or a zoo recipe name such as digits-bn")
     p.add_argument("predict_file", help='JSON {"model_<id>": value, ...}')
     p.add_argument("--reference", help="folder holding model_configs.json, if apart from the task")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -625,8 +705,9 @@ def _cmd_new_measure(args) -> int:
     root = new_measure(args.name, args.out)
     print(f"wrote {root}/ (pyproject.toml with the entry point, {root.name.replace('-', '_')}/__init__.py, "
           f"tests/, README.md)")
-    print(f"next: pip install -e {root} && pgdl-bench measures | grep {args.name} && "
-          f"pgdl-bench score -m {args.name}")
+    print(f"next: pip install -e '{root}[test]' (into pgdl-bench's environment; [test] adds pytest) && "
+          f"pgdl-bench measures | grep {args.name} && pgdl-bench score -m {args.name} && "
+          f"python -m pytest {root / 'tests'}")
     return 0
 
 
@@ -717,6 +798,9 @@ def main(argv: list[str] | None = None) -> int:
     except FAILURE_ERRORS as exc:
         print(f"pgdl-bench: error: {exc}", file=sys.stderr)
         return EXIT_MEASURE_FAILED
+    except BrokenPipeError:  # `pgdl-bench measures | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit flush must not fail again
+        return 141
     except OSError as exc:
         if exc.errno not in ENVIRONMENT_ERRNOS:
             return _internal_error()

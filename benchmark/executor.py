@@ -27,8 +27,11 @@ from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, Pipe, wait
 from typing import Any, Callable, Iterable
 
+import torch
+
 from task_loaders.errors import UsageError
 
+from .plugins import load_plugin
 from .streams import stdout_to_stderr
 
 DEFAULT_BUDGET_S = 300.0  # the competition's per-model budget
@@ -99,8 +102,6 @@ def _describe(exc: BaseException) -> str:
 
 def import_plugin(spec: str) -> None:
     """Load a plugin spec once per process (see ``benchmark.plugins.load_plugin``)."""
-    from .plugins import load_plugin
-
     load_plugin(spec)
 
 
@@ -166,12 +167,15 @@ class SerialExecutor:
 
 
 class _Worker:
-    def __init__(self, threads: int):
+    def __init__(self, threads: int, gpu: str | None = None):
         parent, child = Pipe(duplex=True)
         env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
         # The kernel's parent-death signal follows the thread that started the child: only the main
         # thread lives as long as this process (Dask runs tasks on pool threads that come and go).
         on_linux_main = sys.platform.startswith("linux") and threading.current_thread() is threading.main_thread()
+        self.gpu = gpu
+        if gpu is not None:  # this worker sees one GPU: its "cuda" is that one
+            env["CUDA_VISIBLE_DEVICES"] = gpu
         self.process = subprocess.Popen(
             [sys.executable, "-m", "benchmark.worker", str(child.fileno()), str(os.getpid()),
              "pdeathsig" if on_linux_main else "poll"],
@@ -218,15 +222,21 @@ class LocalExecutor:
     """A pool of worker processes with per-part budgets and crash recovery (see module docstring)."""
 
     def __init__(self, workers: int | None = None, threads_per_worker: int | None = None,
-                 budget: float = DEFAULT_BUDGET_S, max_attempts: int = 2, keep_alive: bool = False):
+                 budget: float = DEFAULT_BUDGET_S, max_attempts: int = 2, keep_alive: bool = False,
+                 gpus: list[str] | None = None):
         cores = os.cpu_count() or 1
-        self.workers = max(1, workers or cores)
+        self.gpus = list(gpus or [])  # one worker per GPU when given
+        self.workers = len(self.gpus) if self.gpus else max(1, workers or cores)
         self.threads = max(1, threads_per_worker or cores // self.workers)
         self.budget = budget
         self.max_attempts = max_attempts
         self.keep_alive = keep_alive  # keep idle workers between run() calls (saves their start-up)
         self._pool: list[_Worker] = []
         self._crashes: dict[tuple[str, str], int] = {}  # (job, part or phase) -> worker deaths while running it
+
+    def _free_gpu(self, pool: list[_Worker]) -> str | None:
+        taken = {w.gpu for w in pool}
+        return next((g for g in self.gpus if g not in taken), None)
 
     def run(self, jobs: list[Job], on_result: Callable[[PartResult], None]) -> None:
         tracker = _Tracker(jobs, on_result)
@@ -239,7 +249,7 @@ class LocalExecutor:
                     if worker.job is None and queue:
                         self._assign(worker, queue.pop(0), tracker, queue, pool)
                 while queue and len(pool) < self.workers:
-                    worker = _Worker(self.threads)
+                    worker = _Worker(self.threads, self._free_gpu(pool))
                     pool.append(worker)
                     self._assign(worker, queue.pop(0), tracker, queue, pool)
                 busy = [w for w in pool if w.job is not None]
@@ -378,9 +388,13 @@ class DaskExecutor:
 
 
 def make_executor(backend: str = "local", workers: int | None = None, threads_per_worker: int | None = None,
-                  budget: float = DEFAULT_BUDGET_S, scheduler: str | None = None):
+                  budget: float = DEFAULT_BUDGET_S, scheduler: str | None = None, device: str = "cpu"):
+    """The executor of ``--backend``; with ``device="cuda"`` and several GPUs, a local pool of one worker per GPU."""
     if backend == "local":
-        return LocalExecutor(workers, threads_per_worker, budget)
+        gpus = None
+        if device == "cuda" and workers is None and torch.cuda.device_count() > 1:
+            gpus = [str(i) for i in range(torch.cuda.device_count())]
+        return LocalExecutor(workers, threads_per_worker, budget, gpus=gpus)
     if backend == "serial":
         return SerialExecutor()
     if backend == "dask":

@@ -16,39 +16,16 @@ processes and on Dask workers alike. Each spec is loaded once per process.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import importlib.util
-import sys
-from pathlib import Path
 
 from measures import MeasureError
 from measures.plugins import register_object
 
+from .module_files import import_file
 from .streams import stdout_to_stderr
+from .submission import register_submission
 
 _LOADED: dict[str, list[str]] = {}
-
-
-def import_file(path: str | Path, prefix: str = "pgdl_bench_plugin_"):
-    """Import a ``.py`` file as a uniquely named module (once per process); returns the module."""
-    path = Path(path).resolve()
-    if not path.is_file():
-        raise MeasureError(f"{path}: plugin file not found")
-    name = prefix + hashlib.sha1(str(path).encode()).hexdigest()[:16]
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise MeasureError(f"{path}: cannot import this file")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    return module
 
 
 def _split(spec: str) -> tuple[str, str | None]:
@@ -66,8 +43,6 @@ def load_plugin(spec: str) -> list[str]:
     if spec in _LOADED:
         return _LOADED[spec]
     if spec.startswith("submission:"):
-        from .submission import register_submission
-
         names = [register_submission(spec[len("submission:"):])]
         _LOADED[spec] = names
         return names

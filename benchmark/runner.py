@@ -34,18 +34,18 @@ class MeasureFailure(RuntimeError):
     """A measure that raised or returned something other than a finite number on one model."""
 
 
-def model_view(task: Task, model_id: str, repeat: int = 0, loaded=None) -> ModelView:
+def model_view(task: Task, model_id: str, repeat: int = 0, loaded=None, device: str = "cpu") -> ModelView:
     """Load one model of a task (unless ``loaded`` is given) and wrap it, with the task's training split,
-    for measures; ``repeat`` seeds the view's random draws (see ``ModelView``)."""
+    for measures on ``device``; ``repeat`` seeds the view's random draws (see ``ModelView``)."""
     loaded = loaded or task.load_model(model_id)
     return ModelView(
         loaded.network,
         task.train_split(),
         initial_network=loaded.initial_network,
         model_id=model_id,
-        hparams=task.hparams(model_id),
         task_name=task.name,
         repeat=repeat,
+        device=device,
     )
 
 
@@ -110,12 +110,13 @@ def _cached_task(path: str, reference: str | None) -> Task:
 
 
 def measure_job(emit: Emitter, task_path: str, reference: str | None, model_id: str,
-                params: dict[str, dict], parts: dict[str, tuple[str, int]] | None = None) -> None:
+                params: dict[str, dict], parts: dict[str, tuple[str, int]] | None = None,
+                device: str = "cpu") -> None:
     """Job function: the measures named in ``emit.parts`` on one model, each value reported on its own.
 
     ``parts`` maps a part to its (measure, repeat) (default: the part is a measure's name, repeat 0).
-    Parts are computed repeat by repeat, each repeat on its own view (one at a time in memory); the
-    model is loaded once.
+    Parts are computed repeat by repeat, each repeat on its own view (one at a time in memory) on
+    ``device``; the model is loaded once.
     """
     emit.phase("load")
     parts = parts or {}
@@ -130,7 +131,7 @@ def measure_job(emit: Emitter, task_path: str, reference: str | None, model_id: 
         name, repeat = parts.get(part, (part, 0))
         if view is None or view.repeat != repeat:
             view = None  # release the previous repeat's activations first
-            view = model_view(task, model_id, repeat, loaded)
+            view = model_view(task, model_id, repeat, loaded, device)
         entry = measure_registry.get(name)
         emit.run(part, lambda: finite_value(entry(view, **params.get(name, {})), name))
 
@@ -218,6 +219,7 @@ def run_measures(
     retry_failed: bool = False,
     plugins: tuple[str, ...] = (),
     progress: bool = True,
+    device: str = "cpu",
 ) -> RunReport:
     """Compute what the store lacks for every (task, model, measure); store each result on arrival.
 
@@ -235,7 +237,7 @@ def run_measures(
             store.delete_failed(run.fingerprint, names)
     owners: dict[str, tuple[TaskRun, str]] = {}  # job key -> (its run, its model id); keys are never parsed
     reused: dict[int, dict[str, set[str]]] = {}  # id(run) -> part -> models whose stored result is reused
-    jobs = _pending_jobs(runs, store, plugins, owners, report, reused)
+    jobs = _pending_jobs(runs, store, plugins, owners, report, reused, device)
     total = sum(len(job.parts) for job in jobs)
     bar = tqdm(total=total, desc="measures", unit="result", disable=not progress or total == 0, leave=False)
 
@@ -262,7 +264,7 @@ def run_measures(
                 print(f"pgdl-bench: warning: {missing} result(s) went missing from the store while this run "
                       "computed (another run deleted them); recomputing them", file=sys.stderr)
             executor.run(jobs, on_result)
-            jobs = _pending_jobs(runs, store, plugins, owners)
+            jobs = _pending_jobs(runs, store, plugins, owners, device=device)
     finally:
         bar.close()
     for job in jobs:
@@ -283,7 +285,7 @@ def run_measures(
 
 def _pending_jobs(runs: list[TaskRun], store: ResultStore, plugins: tuple[str, ...],
                   owners: dict[str, tuple[TaskRun, str]], report: RunReport | None = None,
-                  reused: dict[int, dict[str, set[str]]] | None = None) -> list[Job]:
+                  reused: dict[int, dict[str, set[str]]] | None = None, device: str = "cpu") -> list[Job]:
     """One job per model for the measures the store lacks.
 
     On the first call of a run (``report`` given) it also counts the reused results, records which
@@ -317,7 +319,7 @@ def _pending_jobs(runs: list[TaskRun], store: ResultStore, plugins: tuple[str, .
                 fn=measure_job,
                 kwargs=dict(task_path=str(Path(run.task.path).resolve()),
                             reference=str(Path(run.task.metrics_path).resolve()), model_id=model_id,
-                            params={n: run.params[n] for n in pending_names}, parts=job_parts),
+                            params={n: run.params[n] for n in pending_names}, parts=job_parts, device=device),
                 parts=tuple(pending),
                 imports=tuple(plugins) + _measure_modules(pending_names),
             ))

@@ -13,6 +13,7 @@ import keyword
 import re
 from pathlib import Path
 
+import measures
 from task_loaders.errors import UsageError
 
 NAME_RULE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -43,12 +44,13 @@ packages = ["{package}"]
 MODULE = '''\
 """The {name} complexity measure, a pgdl-bench plugin.
 
-Edit ``{name}`` below: it receives a ``measures.ModelView`` (``view.network`` is the trained
-torch network, ``view.initial_network`` the network at initialization or None,
-``view.x_train``/``view.y_train`` the training split, ``view.sample(n)`` a class-stratified
-sample, ``view.activations(layer)`` cached hidden representations, ``view.rng("{name}")`` a random
-generator seeded per model and measure) and returns one float. Keyword parameters with defaults
-become the measure's parameters (``pgdl-bench measures --json`` lists them).
+Edit ``{name}`` below: it receives a ``measures.ModelView`` (its module docstring,
+``measures.model_view``, is the whole contract: ``view.forward(x, layer, grad=...)`` batched
+forward passes, ``view.sample(n)`` a class-stratified sample, ``view.activations(layer)`` cached
+hidden representations, ``view.weight_layers()``, ``view.rng()`` a random generator seeded per
+model and measure, ``view.device``) and returns one float. Keyword parameters with defaults become
+the measure's parameters (``pgdl-bench measures --json`` lists them; ``--param {name}.KEY=VALUE``
+sets one).
 """
 
 import numpy as np
@@ -110,10 +112,10 @@ The `{name}` complexity measure for pgdl-bench, discovered through the `pgdl_ben
 entry point once installed.
 
 ```bash
-pip install -e .                      # into the environment where pgdl-bench is installed
+pip install -e '.[test]'              # into pgdl-bench's environment (make run's: .venv/bin/pip); [test] adds pytest
 pgdl-bench measures | grep {name}     # listed
 pgdl-bench score -m {name}            # scored on the embedded zoos (or: pgdl-bench score TASK -m {name})
-python -m pytest tests                # its test
+python -m pytest tests                # its test (with that environment's python)
 ```
 
 Edit `{package}/__init__.py`; bump `version=` in `@measure(...)` when the definition changes, so
@@ -131,6 +133,8 @@ def check_name(name: str) -> str:
 def new_measure(name: str, out: str | Path = ".") -> Path:
     """Write the plugin package for ``name`` under ``out``; returns its folder."""
     check_name(name)
+    if name in measures.available():
+        raise ValueError(f"measure name {name!r} is taken: {measures.get(name).origin} registers it; choose another")
     dist = "pgdl-measure-" + name.replace("_", "-")
     package = "pgdl_measure_" + name
     root = Path(out) / dist

@@ -45,6 +45,8 @@ import numpy as np
 from measures import MeasureError, ModelView
 from measures.registry import Measure, add
 
+from .module_files import import_file
+
 PREFIX = "submission:"
 TF_HINT = "TensorFlow is needed to run PGDL submissions: pip install -e '.[tf]' (tensorflow-cpu==2.21.0)"
 
@@ -201,8 +203,6 @@ _MODULES: dict[Path, object] = {}
 def load_complexity(folder: Path):
     """The submission's ``complexity`` function (its folder is put on ``sys.path`` for its imports)."""
     if folder not in _MODULES:
-        from .plugins import import_file
-
         legacy_numpy_aliases()
         if str(folder) not in sys.path:
             sys.path.insert(0, str(folder))

@@ -1,11 +1,13 @@
 """Complexity measures and their registry.
 
-A measure is a function ``fn(view: ModelView, **params) -> float`` registered with ``@measure``.
-It sees one trained model and its training data through ``ModelView`` and never opens files.
+A measure is a function ``fn(view: ModelView, **params) -> float`` registered with ``@measure("name")``.
+It sees one trained model and its training data through ``ModelView`` (``measures.model_view``: the
+whole contract) and never opens files.
 """
 
+from .registry import Measure, MeasureError, add, measure
 from .model_view import ModelView
-from .registry import Measure, MeasureError, add, available, get, measure
+from .catalogue import FAMILIES, available, family, get, select
 
 # Built-in measures register themselves on import.
 from . import norms  # noqa: E402,F401
@@ -18,4 +20,5 @@ from . import winners  # noqa: E402,F401
 from . import augmentation  # noqa: E402,F401
 from . import flatness  # noqa: E402,F401
 
-__all__ = ["Measure", "MeasureError", "ModelView", "add", "available", "get", "measure"]
+__all__ = ["FAMILIES", "Measure", "MeasureError", "ModelView", "add", "available", "family", "get", "measure",
+           "select"]

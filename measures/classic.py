@@ -17,98 +17,13 @@ import math
 import numpy as np
 import torch
 
+from .batchnorm_folding import batchnorm_scale_shift, fold_batchnorm, folded, plan, affine_layer
 from .model_view import ModelView
 from .registry import MeasureError, measure
 
+__all__ = ["fold_batchnorm", "frobenius_norm", "path_norm_value", "spectral_norm"]
+
 _JIANG = "Jiang et al., ICLR 2020, 'Fantastic Generalization Measures and Where to Find Them'"
-
-# Layers that leave the value of a tensor unchanged in eval mode (for BatchNorm folding: none).
-_WEIGHTED = ("Conv2D", "Dense")
-
-
-# ---------------------------------------------------------------------------------------------
-# BatchNorm folding
-
-
-def _bn_scale_shift(bn) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eval-mode BatchNorm as y = x * s + t per channel (float64): s = gamma/sqrt(var+eps), t = beta - mean*s."""
-    var = bn.moving_variance.detach().cpu().to(torch.float64)
-    mean = bn.moving_mean.detach().cpu().to(torch.float64)
-    gamma = bn.gamma.detach().cpu().to(torch.float64) if bn.gamma is not None else torch.ones_like(var)
-    beta = bn.beta.detach().cpu().to(torch.float64) if bn.beta is not None else torch.zeros_like(var)
-    s = gamma / torch.sqrt(var + bn.epsilon)
-    return s, beta - mean * s
-
-
-def _weight_and_bias(module) -> tuple[torch.Tensor, torch.Tensor]:
-    layer = module.conv if type(module).__name__ == "Conv2D" else module.linear
-    w = layer.weight.detach().cpu().to(torch.float64).clone()
-    b = (layer.bias.detach().cpu().to(torch.float64).clone() if layer.bias is not None
-         else torch.zeros(w.shape[0], dtype=torch.float64))
-    return w, b
-
-
-def _plan(network) -> list[tuple[str, str, object, object]]:
-    """Walk the children: ('weighted', name, module, bn_or_None), ('bn', name, bn, None), ('other', name, module, None).
-
-    A BatchNormalization is folded into a Conv2D/Dense when it is the very next child and the
-    Conv2D/Dense has no built-in non-linear activation (then conv -> BN is one affine map).
-    """
-    children = list(network.named_children())
-    plan = []
-    i = 0
-    while i < len(children):
-        name, module = children[i]
-        kind = type(module).__name__
-        if kind in _WEIGHTED:
-            bn = None
-            if (i + 1 < len(children) and type(children[i + 1][1]).__name__ == "BatchNormalization"
-                    and getattr(module, "activation", "linear") == "linear"):
-                bn = children[i + 1][1]
-                i += 1
-            plan.append(("weighted", name, module, bn))
-        elif kind == "BatchNormalization":
-            plan.append(("bn", name, module, None))
-        else:
-            plan.append(("other", name, module, None))
-        i += 1
-    return plan
-
-
-def _folded(module, bn) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weight and bias of a Conv2D/Dense with the BatchNormalization ``bn`` (or None) folded in."""
-    w, b = _weight_and_bias(module)
-    if bn is not None:
-        s, t = _bn_scale_shift(bn)
-        w = w * s.reshape((-1,) + (1,) * (w.dim() - 1))
-        b = b * s + t
-    return w, b
-
-
-def fold_batchnorm(network, standalone: bool = False) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
-    """(layer name, weight, bias) for each Conv2D/Dense, with a following BatchNormalization folded in.
-
-    Weights are float64 torch tensors in torch layout: Conv2D (out, in, kh, kw), Dense (out, in);
-    the bias has shape (out,) (zeros when the layer has none). A BatchNormalization directly after a
-    Conv2D/Dense whose own activation is linear is folded exactly (eval mode, moving statistics):
-    W' = W * s per output channel and b' = (b - mean) * s + beta with s = gamma / sqrt(var + eps);
-    gamma = 1 and beta = 0 when the layer has none. With ``standalone=True`` every BatchNormalization
-    that could not be folded is also listed, as (name, diag(s), beta - mean * s).
-    """
-    out = []
-    for what, name, module, bn in _plan(network):
-        if what == "weighted":
-            out.append((name, *_folded(module, bn)))
-        elif what == "bn" and standalone:
-            s, t = _bn_scale_shift(module)
-            out.append((name, torch.diag(s), t))
-    return out
-
-
-def folded_matrices(network) -> list[np.ndarray]:
-    """Folded weights as 2-D float64 matrices: Conv2D kernels reshaped to (out, in * kh * kw)."""
-    return [w.reshape(w.shape[0], -1).numpy() for _, w, _ in fold_batchnorm(network, standalone=True)]
-
 
 # ---------------------------------------------------------------------------------------------
 # Norms
@@ -128,10 +43,7 @@ def frobenius_norm(matrix) -> float:
 
 
 def _log_norms(view: ModelView, norm) -> list[float]:
-    mats = folded_matrices(view.network)
-    if not mats:
-        raise MeasureError(f"model {view.model_id}: network has no Conv2D/Dense weights")
-    values = [norm(m) for m in mats]
+    values = [norm(m) for m in view.weight_matrices()]
     if any(v <= 0 for v in values):
         raise MeasureError(f"model {view.model_id}: a weight matrix is all zeros (log of a zero norm)")
     return [math.log(v) for v in values]
@@ -219,7 +131,7 @@ def vc_bound(view: ModelView) -> float:
     bound itself does. Requires W >= 2.
     """
     w = _parameter_count(view.network)
-    depth = sum(1 for m in view.network.children() if type(m).__name__ in _WEIGHTED)
+    depth = len(view.weight_layers())
     if w < 2 or depth < 1:
         raise MeasureError(f"model {view.model_id}: vc_bound needs at least 2 parameters and one weighted layer")
     return float(math.log(depth) + math.log(w) + math.log(math.log(w)))
@@ -235,14 +147,14 @@ def path_norm_value(network, input_shape, include_bias: bool = False) -> float:
 
     ``input_shape`` excludes the batch axis (C, H, W) or (features,). Runs on a deep copy in float64.
     """
-    net = copy.deepcopy(network).to(torch.float64).eval()
-    x = torch.ones((1,) + tuple(input_shape), dtype=torch.float64)
-    for what, _, module, bn in _plan(net):
+    net = copy.deepcopy(network).to("cpu", torch.float64).eval()  # float64 CPU statistics, on any device
+    x = torch.ones((1,) + tuple(input_shape), dtype=torch.float64, device="cpu")
+    for what, _, module, bn in plan(net):
         if getattr(module, "activation", None) == "softmax":
             module.activation = "linear"  # the path norm sums the logits, not probabilities
         if what == "weighted":
-            w, b = _folded(module, bn)
-            layer = module.conv if type(module).__name__ == "Conv2D" else module.linear
+            w, b = folded(module, bn)
+            layer = affine_layer(module)
             layer.weight.data = w.square()
             if layer.bias is not None:
                 layer.bias.data = b.square() if include_bias else torch.zeros_like(b)
@@ -254,7 +166,7 @@ def path_norm_value(network, input_shape, include_bias: bool = False) -> float:
                 continue
             x = module(x)
         elif what == "bn":
-            s, t = _bn_scale_shift(module)
+            s, t = batchnorm_scale_shift(module)
             shape = (1, -1) + (1,) * (x.dim() - 2)
             x = x * s.square().reshape(shape)
             if include_bias:
@@ -275,6 +187,7 @@ def path_norm(view: ModelView, include_bias: bool = False) -> float:
     folded BatchNorm shifts) are set to zero; with True they are squared too, as if each bias were a
     weight from a constant-1 unit. Every activation is non-negative, so ReLU is the identity; pooling
     layers are kept as they are, as in Jiang et al.'s code: max pooling keeps the largest path sum
-    of each window, average pooling averages them. A softmax output activation is dropped.
+    of each window, average pooling averages them. A softmax output activation is dropped. Computed
+    on a float64 CPU copy of the network, whatever ``view.device``.
     """
     return path_norm_value(view.network, tuple(view.x_train.shape[1:]), include_bias=include_bias)

@@ -17,8 +17,9 @@ read "advantageous" as class-purer, so purity -1 and perplexity +1 (our choice; 
 class selectivity does not settle the direction).
 
 Parameters shared by every measure here:
-    layer: "mean" (default: average over ``view.hidden_layers``), "first", "last", an index into
-        ``view.hidden_layers`` (negative from the end) or a layer name.
+    layer: "all" (default: the mean over ``view.hidden_layers``), or any one layer ``view.layers``
+        accepts: "first", "middle", "last", "penultimate", an index into ``view.hidden_layers``
+        (negative from the end) or a layer name.
     n: size of the class-stratified training sample (default ``view.sample_size``); every measure
         of a model uses the same sample and the same cached activations (one forward pass).
 """
@@ -34,8 +35,10 @@ _IMPLICIT = ("Haasbroek & Davel, SACAIR 2020 (implicit clusters); "
 
 
 @measure("cluster_purity", source=_IMPLICIT, sign=-1)
-def cluster_purity(view: ModelView, layer="mean", n=None, reduce="max", threshold=0.0) -> float:
+def cluster_purity(view: ModelView, layer="all", n=None, reduce="max", threshold=0.0) -> float:
     """Mean class purity of the samples that switch each live channel on (sign -1: chosen).
+
+    Default layer: "all", the mean over ``view.hidden_layers`` (module docstring).
 
     A sample switches channel c on when ``reduce`` ("max" or "mean") of its feature map exceeds
     ``threshold``; purity = largest class fraction of that set; unweighted mean over channels that
@@ -47,8 +50,10 @@ def cluster_purity(view: ModelView, layer="mean", n=None, reduce="max", threshol
 
 
 @measure("cluster_perplexity", source=_IMPLICIT, sign=1)
-def cluster_perplexity(view: ModelView, layer="mean", n=None, reduce="max", threshold=0.0) -> float:
+def cluster_perplexity(view: ModelView, layer="all", n=None, reduce="max", threshold=0.0) -> float:
     """Mean class perplexity 2**entropy of the samples that switch each live channel on (sign +1: chosen).
+
+    Default layer: "all", the mean over ``view.hidden_layers`` (module docstring).
 
     1 when each channel's set is one class, the number of classes when uniform; same sets as
     ``cluster_purity``. See ``representations.implicit_clusters``.
@@ -60,8 +65,10 @@ def cluster_perplexity(view: ModelView, layer="mean", n=None, reduce="max", thre
 @measure("davies_bouldin", sign=1,
          source="Davies & Bouldin, IEEE TPAMI 1979; on representations as in Natekar & Sharma, arXiv 2012.02775 "
                 "(PGDL winner, DBI x LWM); sklearn.metrics.davies_bouldin_score")
-def davies_bouldin(view: ModelView, layer="mean", n=None, pool=None, pca=None) -> float:
+def davies_bouldin(view: ModelView, layer="all", n=None, pool=None, pca=None) -> float:
     """Davies-Bouldin index of the true-label clusters of the hidden representations (sign +1).
+
+    Default layer: "all", the mean over ``view.hidden_layers`` (module docstring).
 
     ``pool``: None (flatten), "avg" or "max" (global spatial pooling to one value per channel);
     ``pca``: None or a number of principal components. Undefined (an error) when all class
@@ -75,8 +82,10 @@ def davies_bouldin(view: ModelView, layer="mean", n=None, pool=None, pca=None) -
 @measure("silhouette", sign=-1,
          source="Rousseeuw, J. Comput. Appl. Math. 1987; sklearn.metrics.silhouette_score; "
                 "as a label-based clustering reading of arXiv 2501.14441")
-def silhouette(view: ModelView, layer="mean", n=None, pool=None, pca=None) -> float:
+def silhouette(view: ModelView, layer="all", n=None, pool=None, pca=None) -> float:
     """Mean silhouette of the true-label clusters of the hidden representations (sign -1: chosen).
+
+    Default layer: "all", the mean over ``view.hidden_layers`` (module docstring).
 
     Euclidean, all ``n`` samples (O(n^2) distances per layer); ``pool`` and ``pca`` as for
     ``davies_bouldin``.
@@ -88,11 +97,13 @@ def silhouette(view: ModelView, layer="mean", n=None, pool=None, pca=None) -> fl
 @measure("calinski_harabasz", sign=-1,
          source="Calinski & Harabasz, Comm. Statistics 1974; sklearn.metrics.calinski_harabasz_score; "
                 "as a label-based clustering reading of arXiv 2501.14441")
-def calinski_harabasz(view: ModelView, layer="mean", n=None, pool=None, pca=None) -> float:
+def calinski_harabasz(view: ModelView, layer="all", n=None, pool=None, pca=None) -> float:
     """Calinski-Harabasz variance ratio of the true-label clusters of the hidden representations (sign -1: chosen).
 
+    Default layer: "all", the mean over ``view.hidden_layers`` (module docstring).
+
     ``pool`` and ``pca`` as for ``davies_bouldin``. Its scale differs between layers, so
-    ``layer="mean"`` is dominated by the layers with the largest ratios.
+    ``layer="all"`` is dominated by the layers with the largest ratios.
     """
     return rep.layer_average(view, "calinski_harabasz", layer, n,
                              lambda h, y: rep.calinski_harabasz(h, y, pool=pool, pca=pca))

@@ -4,8 +4,11 @@ et al., NeurIPS 2017, and Dziugaite & Roy, UAI 2017), both in Jiang et al.'s "1 
 
 Conventions shared by both measures:
 
-* They never touch ``view.network``: they perturb a ``copy.deepcopy`` of it, kept in eval mode
-  (BatchNorm normalizes with its moving statistics, Dropout is off).
+* They never touch ``view.network``: they perturb a ``copy.deepcopy`` of it (on ``view.device``),
+  kept in eval mode (BatchNorm normalizes with its moving statistics, Dropout is off), and run that
+  copy themselves, in batches that stop early (``view.forward`` runs the unperturbed network).
+  Random draws come from CPU ``torch.Generator``s (the same values on every device) and are moved
+  to the device.
 * Perturbed: every parameter of the network (``network.parameters()``: conv and dense kernels and
   biases, BatchNorm gamma and beta); never a buffer (BatchNorm moving mean and variance).
 * Accuracy and 0-1 error are exact counts (argmax of the logits, ties to the lower class index) on the
@@ -21,7 +24,7 @@ Conventions shared by both measures:
   of the crossing (twice that in log terms for the 1 / scale^2 score).
 * Admissibility need not be monotone in the scale on a real network; bisection then finds one of the
   crossings. The random draws are the same for every scale tried (common random numbers: every scale
-  regenerates them from the same seeds, derived from ``view.rng(measure name)``), so each trial is a
+  regenerates them from the same seeds, derived from ``view.rng()``), so each trial is a
   deterministic function of the scale, and reruns on the same model repeat exactly.
 * Tolerances are absolute differences of accuracy / error fractions (0.1 = 10 percentage points, as in
   Jiang et al.); a model whose baseline accuracy is at most ``tolerance`` (chance level on 10 classes)
@@ -117,8 +120,8 @@ def _check_search(view: ModelView, name: str, what: str, low: float, high: float
         raise MeasureError(f"model {view.model_id}: {name} needs 0 <= tolerance < 1, got {tolerance}")
 
 
-def _seed(view: ModelView, name: str, size: int | None = None):
-    return view.rng(name).integers(0, 2**63 - 1, size=size)
+def _seed(view: ModelView, size: int | None = None):
+    return view.rng().integers(0, 2**63 - 1, size=size)
 
 
 # -- sharpness ----------------------------------------------------------------------------------
@@ -151,7 +154,7 @@ def sharpness(view: ModelView, n: int | None = 100, tolerance: float = 0.1, step
       any point visited (the start, each step, the end) is below acc0 - ``tolerance``; each point is
       checked on the forward pass that computes its gradient, and an evaluation stops at the first
       point that breaks it. The random start is drawn from the same seed (from
-      ``view.rng("sharpness")``) for every alpha, so it is the same point of the unit box scaled by
+      ``view.rng()``) for every alpha, so it is the same point of the unit box scaled by
       alpha. ``steps=0`` checks the random point only.
     * Bisection on log(alpha) between ``alpha_min`` and ``alpha_max`` over ``iterations`` halvings
       (module docstring). alpha_max = 1 (100 % relative perturbation) breaks any trained network at
@@ -159,9 +162,9 @@ def sharpness(view: ModelView, n: int | None = 100, tolerance: float = 0.1, step
       parameters) to 3e-2 (width 16), so alpha_min = 1e-4 leaves a wide margin below for deeper or
       sharper networks. 10 halvings of those 4 decades resolve alpha' to about 0.5 % (1 % on the score).
 
-    Parameters: ``n`` sample size (the shared stratified sample; with n = 100, 5 steps and 10
-    halvings a task-1-sized VGG, width 64, 3 blocks, takes about a minute on one CPU thread, a model
-    at chance level under a second), ``tolerance`` allowed absolute accuracy drop, ``steps`` ascent
+    Parameters: ``n`` sample size (the shared stratified sample; n = 100 with 5 steps and 10 halvings
+    fits the 300 s budget on a task-1-sized VGG, see ``docs/measure_times.json``; a model at chance
+    level stops at once), ``tolerance`` allowed absolute accuracy drop, ``steps`` ascent
     steps per trial, ``iterations`` bisection halvings,
     ``alpha_min``/``alpha_max`` the search range, ``batch_size`` forward/backward batch size (None:
     ``view.batch_size``; small batches let a broken trial stop sooner).
@@ -175,7 +178,7 @@ def sharpness(view: ModelView, n: int | None = 100, tolerance: float = 0.1, step
         limit = math.floor(model.wrong() + tolerance * model.size + _SLACK)  # most misclassified allowed
         if limit >= model.size:
             return float(1.0 / alpha_max**2)  # nothing can break the tolerance
-        seed = int(_seed(view, name))
+        seed = int(_seed(view))
         magnitude = [w.abs() for w in model.base]
         for p in model.params:
             p.requires_grad_(True)
@@ -197,7 +200,8 @@ def sharpness(view: ModelView, n: int | None = 100, tolerance: float = 0.1, step
         def admissible(alpha: float) -> bool:
             generator = torch.Generator().manual_seed(seed)
             radius = [alpha * m for m in magnitude]
-            nu = [(torch.rand(r.shape, generator=generator, dtype=r.dtype).to(r.device) * 2 - 1) * r for r in radius]
+            nu = [(torch.rand(r.shape, generator=generator, dtype=r.dtype, device=generator.device).to(r.device) * 2 - 1) * r
+                  for r in radius]
             for _ in range(int(steps)):
                 model.load(nu)
                 if wrong_with_gradient() > limit:
@@ -233,7 +237,7 @@ def pacbayes_sigma(view: ModelView, n: int | None = 100, tolerance: float = 0.1,
       gamma/beta), as in Jiang et al.'s pacbayes.flatness (not its magnitude-aware variant).
     * The expectation is the mean over ``draws`` Monte-Carlo noise draws. Draw k is sigma * g_k with
       g_k a standard normal vector regenerated for every sigma from its own fixed seed (a
-      ``torch.Generator`` seeded from ``view.rng("pacbayes_sigma")``), so the estimated error is a
+      ``torch.Generator`` seeded from ``view.rng()``), so the estimated error is a
       deterministic function of sigma and the same directions are compared at every scale. A trial
       stops as soon as the misclassified count summed over the draws already exceeds the allowance.
     * Bisection on log(sigma) between ``sigma_min`` and ``sigma_max`` over ``iterations`` halvings
@@ -242,8 +246,8 @@ def pacbayes_sigma(view: ModelView, n: int | None = 100, tolerance: float = 0.1,
       10 halvings resolve sigma' to about 0.6 % (1.1 % on the score), under the Monte-Carlo error of
       10 draws.
 
-    Parameters: ``n`` sample size (shared stratified sample; n * draws forward passes per trial; with
-    n = 100 and 10 draws the task-1-sized VGG takes about 40 s on one CPU thread),
+    Parameters: ``n`` sample size (shared stratified sample; n * draws forward passes per trial;
+    n = 100 and 10 draws fit the 300 s budget on a task-1-sized VGG, see ``docs/measure_times.json``),
     ``tolerance`` allowed absolute increase of the mean error, ``draws`` Monte-Carlo draws per
     trial, ``iterations`` bisection halvings, ``sigma_min``/``sigma_max`` the search range,
     ``batch_size`` forward batch size (None: ``view.batch_size``).
@@ -259,13 +263,13 @@ def pacbayes_sigma(view: ModelView, n: int | None = 100, tolerance: float = 0.1,
         limit = math.floor(draws * (model.wrong() + tolerance * model.size) + _SLACK * draws * model.size)
         if limit >= draws * model.size:
             return float(1.0 / sigma_max**2)
-        seeds = [int(s) for s in _seed(view, name, draws)]
+        seeds = [int(s) for s in _seed(view, draws)]
 
         def admissible(sigma: float) -> bool:
             total = 0
             for seed in seeds:
                 generator = torch.Generator().manual_seed(seed)
-                noise = [sigma * torch.randn(w.shape, generator=generator, dtype=w.dtype).to(w.device)
+                noise = [sigma * torch.randn(w.shape, generator=generator, dtype=w.dtype, device=generator.device).to(w.device)
                          for w in model.base]
                 model.load(noise)
                 total += model.wrong(limit - total)

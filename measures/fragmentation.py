@@ -28,28 +28,13 @@ over classes], layer [the middle hidden layer], normalization [off: the paper's 
 [mean]. Somepalli et al. counted with R = 50 and 1000 triplets: 2.5 million forward passes, far beyond
 the competition's 300 s per-model budget on a CPU. The cost is R^2 x triplets forward passes.
 
-Measured cost (1 CPU thread, ``torch.set_num_threads(1)``, as a benchmark worker runs; the 2-core AMD
-EPYC development machine, torch 2.13 CPU; CPU seconds of the process, wall time on a shared machine in
-brackets; measured with the earlier default of 256-point batches, 64-point ones run about 25% faster)
-on a PGDL task-1-sized VGG with random weights,
-``build_network(architectures.vgg((32, 32, 3), 10, width=64, depth=3), (32, 32, 3))`` (convs
-64-64-128-128-256-256, dense 256, 2.2 M parameters; about 215 points/s with channels-last batches):
-
-============================================================  ==========  ==============
-measure (defaults)                                             points      seconds
-============================================================  ==========  ==============
-``fragmentation`` (R = 24, 20 triplets)                        11,520      53.8 (58.8)
-``fragmentation_hidden`` (middle layer ``activation_3``)       11,520      20.0 (26.7)
-``fragmentation_skips`` (100 points, 50 pairs)                  5,000      23.4 (34.5)
-``fragmentation`` on width=128 (last conv 512, 8.7 M params)   11,520      191.9 (195.0)
-============================================================  ==========  ==============
-
-So the defaults fit the competition's 300 s per-model budget for both task-1 VGG sizes measured, with
-room to spare for the 256-filter one. Of the budget-sized choices (R = 32 with 10 triplets costs about
-the same), R = 24 with 20 triplets was preferred: one triplet per class leaves the mean at the mercy of
-a single plane per class, while a 24 x 24 grid still resolves regions down to ~1/20 of the plane's side.
-``layer="all"`` costs about the sum over the hidden layers: 43.6 s CPU with 5 triplets on the width-64
-VGG (7 hidden layers), so ~175 s at the default 20; lower ``num_triplets`` with it.
+The defaults were chosen to fit the competition's 300 s per-model budget on one CPU thread for a
+PGDL task-1-sized VGG (the seconds are in the generated ``docs/measure_times.json``,
+``python -m benchmark.perf.measure_times``). Of the budget-sized choices (R = 32 with 10 triplets
+costs about the same), R = 24 with 20 triplets was preferred: one triplet per class leaves the mean
+at the mercy of a single plane per class, while a 24 x 24 grid still resolves regions down to ~1/20
+of the plane's side. ``layer="all"`` costs about the sum over the hidden layers (7 on that VGG);
+lower ``num_triplets`` with it.
 """
 
 from __future__ import annotations
@@ -214,8 +199,8 @@ def plane_grid(x1, x2, x3, resolution: int = 24, padding: float = 0.1) -> Triple
     u, v = _grid_axes(anchors, resolution, padding)
     dtype = x1.dtype
     uu, vv = np.meshgrid(u, v, indexing="ij")
-    flat = _points(x1.reshape(-1), a.to(dtype), b.to(dtype),
-                   torch.as_tensor(uu.ravel(), dtype=dtype), torch.as_tensor(vv.ravel(), dtype=dtype))
+    flat = _points(x1.reshape(-1), a.to(dtype), b.to(dtype), torch.as_tensor(uu.ravel(), dtype=dtype, device=x1.device),
+                   torch.as_tensor(vv.ravel(), dtype=dtype, device=x1.device))
     return TripletPlane(
         points=flat.reshape(resolution, resolution, *x1.shape),
         u=u,
@@ -319,7 +304,7 @@ def plane_labels(classify: Classifier, triplets, resolution: int = 24, padding: 
 
     Parameters:
         classify: maps a batch of points (N, *point_shape) to logits (N, classes); a network, or
-            ``view.forward_from`` bound to a layer. Called under ``torch.inference_mode``.
+            ``view.forward`` (with ``after=`` a layer for hidden representations). Called under ``torch.inference_mode``.
         triplets: (T, 3, *point_shape) anchors x1, x2, x3 of each plane.
         resolution, padding: as in ``plane_grid``.
         batch_size: grid points per forward pass; the points of consecutive triplets share batches
@@ -343,7 +328,8 @@ def plane_labels(classify: Classifier, triplets, resolution: int = 24, padding: 
             continue
         u, v = _grid_axes(anchors, resolution, padding)
         planes.append((triplets[t, 0].reshape(-1), a.to(dtype), b.to(dtype),
-                       torch.as_tensor(u, dtype=dtype), torch.as_tensor(v, dtype=dtype)))
+                       torch.as_tensor(u, dtype=dtype, device=triplets.device),
+                       torch.as_tensor(v, dtype=dtype, device=triplets.device)))
         valid[t] = True
 
     per_plane = resolution * resolution
@@ -354,7 +340,8 @@ def plane_labels(classify: Classifier, triplets, resolution: int = 24, padding: 
             pieces = []
             for p in range(start // per_plane, (stop - 1) // per_plane + 1):
                 origin, a, b, u, v = planes[p]
-                k = torch.arange(max(start, p * per_plane), min(stop, (p + 1) * per_plane)) - p * per_plane
+                k = torch.arange(max(start, p * per_plane), min(stop, (p + 1) * per_plane),
+                                 device=origin.device) - p * per_plane
                 pieces.append(_points(origin, a, b, u[k // resolution], v[k % resolution]))
             flat[start:stop] = _classify(classify, torch.cat(pieces).reshape(-1, *shape))
 
@@ -372,8 +359,8 @@ def triplet_fragmentation(classify: Classifier, triplets, resolution: int = 24, 
 
     Parameters:
         classify, triplets, resolution, padding, batch_size: as in ``plane_labels``. For the input
-            space pass the network and input triplets; for a hidden layer, ``view.forward_from`` bound
-            to the layer and the triplets' representations at that layer.
+            space pass ``view.forward`` and input triplets; for a hidden layer, ``view.forward`` with
+            ``after=`` the layer and the triplets' representations at that layer.
         normalize: divide each count by the number of classes present in its plane (1.0 = every class
             one region); off by default, the paper's raw count.
 
@@ -401,13 +388,13 @@ def segment_skips(classify: Classifier, pairs, resolution: int = 100, batch_size
     batch_size = _int_at_least("batch_size", batch_size, 1)
     pairs = _anchors("pairs", pairs, 2)
     shape = pairs.shape[2:]
-    steps = torch.linspace(0, 1, resolution, dtype=pairs.dtype)
+    steps = torch.linspace(0, 1, resolution, dtype=pairs.dtype, device=pairs.device)
     starts, ends = pairs[:, 0].reshape(len(pairs), -1), pairs[:, 1].reshape(len(pairs), -1)
     total = len(pairs) * resolution
     flat = np.empty(total, dtype=np.int64)
     with torch.inference_mode():
         for start in range(0, total, batch_size):
-            k = torch.arange(start, min(start + batch_size, total))
+            k = torch.arange(start, min(start + batch_size, total), device=pairs.device)
             p, s = k // resolution, steps[k % resolution, None]
             points = starts[p] + s * (ends[p] - starts[p])
             flat[start : start + len(k)] = _classify(classify, points.reshape(-1, *shape))
@@ -438,30 +425,9 @@ def _triplet_inputs(view: ModelView, num_triplets: int) -> torch.Tensor:
     return view.x_train[torch.as_tensor(index)]
 
 
-def _layers(view: ModelView, layer) -> list[str]:
-    """``layer`` as layer names: None -> the middle hidden layer, int -> hidden_layers[i], 'all', or a name."""
-    hidden = view.hidden_layers
-    if isinstance(layer, str) and layer != "all":
-        if layer not in view.layer_names:
-            raise MeasureError(f"model {view.model_id}: no layer '{layer}' (layers: {', '.join(view.layer_names)})")
-        return [layer]
-    if not hidden:
-        raise MeasureError(f"model {view.model_id}: fragmentation_hidden needs a hidden layer; the network has none")
-    if layer is None:
-        return [hidden[len(hidden) // 2]]
-    if layer == "all":
-        return list(hidden)
-    if isinstance(layer, bool) or not isinstance(layer, numbers.Integral):
-        raise MeasureError(f"layer must be None, a layer name, an index into hidden_layers or 'all', got {layer!r}")
-    if not -len(hidden) <= layer < len(hidden):
-        raise MeasureError(f"model {view.model_id}: layer index {layer} is out of range: "
-                           f"{len(hidden)} hidden layers ({', '.join(hidden)})")
-    return [hidden[layer]]
-
-
 def _representations(view: ModelView, layer: str, x: torch.Tensor, batch_size: int) -> torch.Tensor:
     flat = x.reshape(-1, *x.shape[2:])
-    out = torch.cat([view.forward_to(layer, flat[s : s + batch_size]) for s in range(0, len(flat), batch_size)])
+    out = view.forward(flat, layer, batch_size=batch_size)
     return out.reshape(*x.shape[:2], *out.shape[1:])
 
 
@@ -497,45 +463,45 @@ def fragmentation(view: ModelView, resolution: int = 24, padding: float = 0.1, n
         aggregation: "mean" (the paper's) or "median" over triplets [mean].
         normalize: divide each triplet's count by the number of classes present in its plane [False].
         batch_size: grid points per forward pass (speed and memory only) [64: on a task-1 VGG
-            64-point batches ran at about 1.0x torch.mm's GFLOP/s, 256-point ones 0.55-0.8x].
+            64-point batches ran faster than 256-point ones, ``python -m benchmark.perf``].
 
     Degenerate triplets (duplicate or collinear samples) are skipped with a RuntimeWarning giving their
     count; if all are, MeasureError.
     """
     _check("fragmentation", resolution, batch_size, aggregation, padding, normalize, num_triplets=num_triplets)
     triplets = _triplet_inputs(view, num_triplets)
-    values = triplet_fragmentation(view.logits, triplets, resolution, padding, normalize, batch_size)
+    values = triplet_fragmentation(view.forward, triplets, resolution, padding, normalize, batch_size)
     return _aggregate(values, aggregation, "fragmentation", view)
 
 
 @measure("fragmentation_hidden", source=SOURCE, sign=1)
-def fragmentation_hidden(view: ModelView, layer=None, resolution: int = 24, padding: float = 0.1,
+def fragmentation_hidden(view: ModelView, layer="middle", resolution: int = 24, padding: float = 0.1,
                          num_triplets: int = 20, aggregation: str = "mean", normalize: bool = False,
                          batch_size: int = 64) -> float:
     """Fragmentation in a hidden layer's post-activation representation (larger: larger gap).
 
     Mouton et al., arXiv 2411.04695 (hidden-layer fragmentation): the plane is built through the three
-    samples' representations at ``layer`` (``view.forward_to``), and its grid points are classified by
-    the layers after it (``view.forward_from``); counting and aggregation as in ``fragmentation``, on
+    samples' representations at ``layer`` (``view.forward(x, layer)``), and its grid points are
+    classified by the layers after it (``view.forward(h, after=layer)``); counting and aggregation as in ``fragmentation``, on
     the same triplets (the ``"fragmentation"`` stream of ``view.rng``).
 
     Parameters:
-        layer: None (the middle entry of ``view.hidden_layers``, ``hidden_layers[len // 2]``), an int
-            index into ``view.hidden_layers``, a layer name (normally a hidden layer; any layer of the
-            network is accepted), or "all": the mean over every hidden layer of the per-layer value
-            (costs about the sum of the layers' costs; lower ``num_triplets`` with it) [None].
+        layer: any ``view.layers`` spec: "middle" (``hidden_layers[len // 2]``), "first", "last",
+            "penultimate", an int index into ``view.hidden_layers``, a layer name, or "all": the mean
+            over every hidden layer of the per-layer value (costs about the sum of the layers' costs;
+            lower ``num_triplets`` with it) ["middle"].
         resolution, padding, num_triplets, aggregation, normalize, batch_size: as in ``fragmentation``.
 
     Triplets whose representations coincide or are collinear are skipped with a RuntimeWarning; a layer
     where all are (a dead layer maps the samples to one point) raises MeasureError naming it.
     """
     _check("fragmentation_hidden", resolution, batch_size, aggregation, padding, normalize, num_triplets=num_triplets)
-    layers = _layers(view, layer)
+    layers = view.layers(layer)
     inputs = _triplet_inputs(view, num_triplets)
     per_layer = []
     for name in layers:
         triplets = _representations(view, name, inputs, batch_size)
-        classify = lambda h, name=name: view.forward_from(name, h)
+        classify = lambda h, name=name: view.forward(h, after=name)
         values = triplet_fragmentation(classify, triplets, resolution, padding, normalize, batch_size)
         per_layer.append(_aggregate(values, aggregation, f"fragmentation_hidden at layer '{name}'", view))
     return float(np.mean(per_layer))
@@ -553,11 +519,11 @@ def fragmentation_skips(view: ModelView, resolution: int = 100, num_pairs: int =
     Parameters:
         resolution: points per segment [100].
         num_pairs: pairs of the SAME class, spread evenly over classes, drawn with
-            ``view.rng("fragmentation_skips")`` [50: five per class for 10 classes].
+            ``view.rng()`` (the stream of "fragmentation_skips") [50: five per class for 10 classes].
         aggregation: "mean" or "median" over pairs [mean].
         batch_size: points per forward pass (speed and memory only) [64, as ``fragmentation``].
     """
     _check("fragmentation_skips", resolution, batch_size, aggregation, num_pairs=num_pairs)
-    index = same_class_tuples(view.y_train.numpy(), num_pairs, view.rng("fragmentation_skips"), size=2)
-    values = segment_skips(view.logits, view.x_train[torch.as_tensor(index)], resolution, batch_size)
+    index = same_class_tuples(view.y_train.numpy(), num_pairs, view.rng(), size=2)
+    values = segment_skips(view.forward, view.x_train[torch.as_tensor(index)], resolution, batch_size)
     return float(np.mean(values) if aggregation == "mean" else np.median(values))

@@ -8,7 +8,7 @@ A package publishes measures by declaring, in its ``pyproject.toml``::
 The value may name a function decorated with ``@measures.measure`` (loading it registers it), a
 plain function ``fn(view, **params) -> float`` (registered under the entry point's name, sign +1
 unless it has a ``sign`` attribute), a ``Measure``, or a module whose import registers measures.
-Entry points are loaded once, the first time the registry is read (``available()``, ``get()``).
+Entry points are loaded once, the first time the catalogue is read (``available()``, ``get()``).
 A measure name registered by two sources is an error naming both. ``PGDL_BENCH_NO_PLUGINS=1``
 turns entry-point discovery off (for debugging a broken plugin).
 """

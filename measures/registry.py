@@ -1,4 +1,4 @@
-"""The measure registry: a decorator fills it; ``available()`` and ``get()`` read it."""
+"""The measure registry: ``@measure`` and ``add`` fill it (``catalogue`` reads it, plugins included)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ class Measure:
         unknown = set(params) - set(self.params)
         if unknown:
             raise MeasureError(f"measure '{self.name}' has no parameter {sorted(unknown)[0]!r}")
-        return self.fn(view, **params)
+        with view.running(self.name):  # view.rng() draws this measure's stream
+            return self.fn(view, **params)
 
 
 _REGISTRY: dict[str, Measure] = {}
@@ -47,12 +48,14 @@ def _defaults(fn: Callable) -> dict[str, Any]:
     return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
 
 
-def measure(name: str, *, source: str, description: str | None = None, sign: int = 1, version: str = "1",
+def measure(name: str, *, source: str = "", description: str | None = None, sign: int = 1, version: str = "1",
             stochastic: bool = True):
     """Register ``fn(view, **params) -> float`` as a complexity measure called ``name``.
 
     ``description`` defaults to the first line of the docstring; ``source`` cites where the
-    definition comes from; the keyword parameters of ``fn`` (with their defaults) are its parameters.
+    definition comes from (shown as "no source" until given); ``sign`` is +1 when a larger value
+    predicts a larger generalization gap, -1 otherwise; the keyword parameters of ``fn`` (with their
+    defaults) are its parameters. See ``measures.model_view`` for what ``view`` offers.
     ``stochastic=False`` declares that the value is a function of the weights and the full training
     split alone (no ``view.rng``, no ``view.sample``): it is then computed once whatever ``--repeats``
     asks. The default, True, is the safe one: an undeclared measure is rerun with every seed.
@@ -89,24 +92,3 @@ def add(entry: Measure) -> None:
             f"measure name '{entry.name}' is registered twice: by {existing.origin} and by {entry.origin}"
         )
     _REGISTRY[entry.name] = entry
-
-
-def _discover() -> None:
-    from .plugins import load_entry_points  # installed third-party measures, loaded once
-
-    load_entry_points()
-
-
-def available() -> list[str]:
-    """Names of every registered measure (installed plugins included), sorted."""
-    _discover()
-    return sorted(_REGISTRY)
-
-
-def get(name: str) -> Measure:
-    if name not in _REGISTRY:
-        _discover()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise MeasureError(f"unknown measure '{name}' (available: {', '.join(available())})") from None

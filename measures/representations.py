@@ -12,8 +12,8 @@ clustering statistics also take the samples' true ``labels`` (N,).
 
 ``layer_statistics(view)`` computes all of them for every hidden layer of a model from the
 activations cached by ``ModelView``, so every statistic of every layer shares one forward pass.
-``select_layers`` and ``layer_average`` are what the registered measures in ``sparsity.py`` and
-``clustering.py`` use to read the ``layer`` parameter.
+``layer_average`` is what the registered measures in ``sparsity.py`` and ``clustering.py`` use to
+read the ``layer`` parameter (``view.layers``).
 """
 
 from __future__ import annotations
@@ -297,17 +297,47 @@ def davies_bouldin(h, labels, *, pool: str | None = None, pca: int | None = None
 def silhouette(h, labels, *, pool: str | None = None, pca: int | None = None) -> float:
     """Mean silhouette coefficient of the true-label clusters of the representations (higher = better).
 
-    Rousseeuw, "Silhouettes", J. Comput. Appl. Math. 20, 1987; ``sklearn.metrics.silhouette_score``
-    (Euclidean, all N samples) on ``representation_features(h, pool, pca)``: per sample
+    Rousseeuw, "Silhouettes", J. Comput. Appl. Math. 20, 1987; the value of
+    ``sklearn.metrics.silhouette_score`` (Euclidean, all N samples) on
+    ``representation_features(h, pool, pca)``, computed by ``silhouette_score``: per sample
     (b - a) / max(a, b), a = mean distance to its own class, b = mean distance to the nearest other
     class. Range [-1, 1]. Costs O(N^2 D). Convention: NaN when all N representations are identical.
     """
-    from sklearn.metrics import silhouette_score
-
     x, y = _clustering_inputs(h, labels, pool, pca)
     if _all_identical(x):
         return float("nan")
-    return float(silhouette_score(x, y, metric="euclidean"))
+    return silhouette_score(x, y)
+
+
+def silhouette_score(x, labels, chunk: int = 8192) -> float:
+    """``sklearn.metrics.silhouette_score(x, labels)`` (Euclidean) by exact pairwise distances in torch.
+
+    The Gram matrix x x^T (N x N) is one matrix product in float64, accumulated over chunks of
+    ``chunk`` features so that a float32 (N, D) input is never copied whole to float64; distances
+    are sqrt(max(|x_i|^2 + |x_j|^2 - 2 x_i.x_j, 0)) with a zero diagonal, as sklearn computes them
+    (sklearn rounds them to float32 for a float32 input: the two agree to about 1e-7). A sample alone
+    in its class scores 0, as in sklearn.
+    """
+    x = torch.as_tensor(x)
+    y = torch.as_tensor(np.unique(np.asarray(labels), return_inverse=True)[1].reshape(-1), device=x.device)
+    n = x.shape[0]
+    gram = torch.zeros((n, n), dtype=torch.float64, device=x.device)
+    for start in range(0, x.shape[1], chunk):
+        part = x[:, start : start + chunk].to(torch.float64)
+        gram += part @ part.T
+    squared = gram.diagonal().clone()
+    distances = (squared[:, None] + squared[None, :] - 2.0 * gram).clamp_(min=0.0).sqrt_()
+    distances.fill_diagonal_(0.0)
+    onehot = torch.nn.functional.one_hot(y, int(y.max()) + 1).to(torch.float64)
+    sums = distances @ onehot  # (N, K): summed distance of each sample to each class
+    sizes = onehot.sum(dim=0)
+    own = sizes[y]
+    a = sums.gather(1, y[:, None]).squeeze(1) / (own - 1).clamp(min=1)
+    means = sums / sizes
+    means.scatter_(1, y[:, None], torch.inf)
+    b = means.min(dim=1).values
+    score = torch.nan_to_num((b - a) / torch.maximum(a, b)) * (own > 1)
+    return float(score.mean())
 
 
 def calinski_harabasz(h, labels, *, pool: str | None = None, pca: int | None = None) -> float:
@@ -383,8 +413,7 @@ def layer_statistics(view: ModelView, layers: Iterable[str] | None = None, n: in
     names = list(view.hidden_layers if layers is None else ([layers] if isinstance(layers, str) else layers))
     wanted = _statistics(statistics)
     for name in names:
-        if name not in view.layer_names:
-            raise MeasureError(_unknown_layer(view, name))
+        view.layer(name)  # MeasureError naming the model for an unknown layer
     labels = view.sample(n)[1]
     return {
         name: representation_statistics(view.activations(name, n), labels, num_classes=view.num_classes,
@@ -395,50 +424,15 @@ def layer_statistics(view: ModelView, layers: Iterable[str] | None = None, n: in
 
 # -- the ``layer`` parameter of the registered measures --------------------------------------------
 
-LAYER_HELP = ("'mean' (average over the hidden layers), 'first', 'last', a hidden-layer index "
-              "(int, negative from the end) or a layer name")
-
-
-def _unknown_layer(view: ModelView, layer) -> str:
-    return (f"model {view.model_id}: no layer {layer!r} (hidden layers: {', '.join(view.hidden_layers)}; "
-            f"layer may be {LAYER_HELP})")
-
-
-def select_layers(view: ModelView, layer: str | int = "mean") -> list[str]:
-    """The layer names a measure's ``layer`` parameter stands for.
-
-    "mean": every hidden layer (the measure averages over them); "first"/"last": the first/last
-    hidden layer; an int (or a string of one): index into ``view.hidden_layers``; any other string:
-    a layer name (usually one of ``view.hidden_layers``; any layer of ``view.layer_names`` is
-    accepted). Anything else is a ``MeasureError`` naming the model and the hidden layers.
-    """
-    hidden = view.hidden_layers
-    if isinstance(layer, str) and layer.lstrip("-").isdigit():
-        layer = int(layer)
-    if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
-        if not -len(hidden) <= layer < len(hidden):
-            raise MeasureError(f"model {view.model_id}: hidden-layer index {int(layer)} is out of range "
-                               f"({len(hidden)} hidden layers: {', '.join(hidden)})")
-        return [hidden[layer]]
-    if not isinstance(layer, str):
-        raise MeasureError(f"model {view.model_id}: layer must be {LAYER_HELP}; got {layer!r}")
-    if layer in ("mean", "first", "last"):
-        if not hidden:
-            raise MeasureError(f"model {view.model_id}: has no hidden layers (layers: {', '.join(view.layer_names)})")
-        return {"mean": hidden, "first": hidden[:1], "last": hidden[-1:]}[layer]
-    if layer not in view.layer_names:
-        raise MeasureError(_unknown_layer(view, layer))
-    return [layer]
-
 
 def layer_average(view: ModelView, measure: str, layer: str | int, n: int | None,
                   statistic: Callable[[torch.Tensor, torch.Tensor], float]) -> float:
-    """``statistic(activations, labels)`` of the layer(s) ``layer`` selects, averaged over them.
+    """``statistic(activations, labels)`` of the layer(s) ``view.layers(layer)`` names, averaged over them.
 
     A statistic that is undefined (NaN) or infinite at any selected layer is a ``MeasureError``
     naming the model and the layer, rather than a silently shorter average.
     """
-    names = select_layers(view, layer)
+    names = view.layers(layer)
     labels = view.sample(n)[1]
     values = []
     for name in names:

@@ -12,8 +12,9 @@ Sparsity counts exact zeros, so it is meaningful for ReLU-family hidden layers; 
 layer (as in some PGDL MLPs) scores about 0 on channel/element sparsity and dead units.
 
 Parameters shared by every measure here:
-    layer: "mean" (default: average over ``view.hidden_layers``), "first", "last", an index into
-        ``view.hidden_layers`` (negative from the end) or a layer name.
+    layer: "all" (default: the mean over ``view.hidden_layers``), or any one layer ``view.layers``
+        accepts: "first", "middle", "last", "penultimate", an index into ``view.hidden_layers``
+        (negative from the end) or a layer name.
     n: size of the class-stratified training sample (default ``view.sample_size``); every measure
         of a model uses the same sample and the same cached activations (one forward pass).
 """
@@ -28,8 +29,10 @@ _SOURCE = "Potgieter, Mouton & Davel, arXiv 2501.14441 (BatchNorm and representa
 
 
 @measure("channel_sparsity", source=_SOURCE + ", average channel sparsity", sign=-1)
-def channel_sparsity(view: ModelView, layer="mean", n=None) -> float:
+def channel_sparsity(view: ModelView, layer="all", n=None) -> float:
     """Fraction of all-zero feature maps per sample of the hidden representations (sign -1: chosen).
+
+    Default layer: "all", the mean over ``view.hidden_layers`` (module docstring).
 
     See ``representations.channel_sparsity``; a dense layer's channels are its units.
     """
@@ -37,14 +40,19 @@ def channel_sparsity(view: ModelView, layer="mean", n=None) -> float:
 
 
 @measure("element_sparsity", source=_SOURCE + ", fraction of zero activations", sign=-1)
-def element_sparsity(view: ModelView, layer="mean", n=None) -> float:
-    """Fraction of exactly-zero activations of the hidden representations (sign -1: chosen)."""
+def element_sparsity(view: ModelView, layer="all", n=None) -> float:
+    """Fraction of exactly-zero activations of the hidden representations (sign -1: chosen).
+
+    Default layer: "all", the mean over ``view.hidden_layers`` (module docstring).
+    """
     return rep.layer_average(view, "element_sparsity", layer, n, lambda h, _: rep.element_sparsity(h))
 
 
 @measure("dead_units", source=_SOURCE + ", dead units", sign=-1)
-def dead_units(view: ModelView, layer="mean", n=None) -> float:
+def dead_units(view: ModelView, layer="all", n=None) -> float:
     """Fraction of channels that are zero for every sample of the training sample (sign -1: chosen).
+
+    Default layer: "all", the mean over ``view.hidden_layers`` (module docstring).
 
     Dead on the sample, not provably dead: a larger ``n`` can only lower it.
     """
@@ -52,8 +60,10 @@ def dead_units(view: ModelView, layer="mean", n=None) -> float:
 
 
 @measure("hoyer_sparsity", source="Hoyer, JMLR 5 (2004), sparseness measure; applied as in " + _SOURCE, sign=-1)
-def hoyer_sparsity(view: ModelView, layer="mean", n=None) -> float:
+def hoyer_sparsity(view: ModelView, layer="all", n=None) -> float:
     """Hoyer's sparsity of each sample's hidden representation, averaged (sign -1: chosen).
+
+    Default layer: "all", the mean over ``view.hidden_layers`` (module docstring).
 
     (sqrt(n) - |x|_1/|x|_2) / (sqrt(n) - 1) over the flattened representation; an all-zero sample
     scores 1. See ``representations.hoyer_sparsity``.

@@ -206,6 +206,11 @@ class Conv2D(KerasLayer):
             padding=(pads[2], pads[0]) if symmetric else 0, bias=use_bias,
         )
 
+    @property
+    def affine(self) -> nn.Conv2d:
+        """The torch layer holding this layer's kernel and bias: the affine map before ``activation``."""
+        return self.conv
+
     def forward(self, x):
         if self.pad is not None:
             x = F.pad(x, self.pad)
@@ -239,6 +244,11 @@ class Dense(KerasLayer):
         super().__init__()
         self.activation = activation
         self.linear = nn.Linear(in_features, units, bias=use_bias)
+
+    @property
+    def affine(self) -> nn.Linear:
+        """The torch layer holding this layer's kernel and bias: the affine map before ``activation``."""
+        return self.linear
 
     def forward(self, x):
         if x.dim() == 4:  # Keras applies Dense to the last (channel) axis of an image
@@ -284,6 +294,19 @@ class BatchNormalization(KerasLayer):
             x, self.moving_mean, self.moving_variance, self.gamma, self.beta,
             training=self.training, momentum=1.0 - self.momentum, eps=self.epsilon,
         )
+
+    def scale_shift(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """This layer in eval mode as y = x * s + t per channel, float64 on the CPU.
+
+        s = gamma / sqrt(moving_variance + epsilon), t = beta - moving_mean * s (gamma = 1, beta = 0
+        when the layer has none).
+        """
+        var = self.moving_variance.detach().cpu().to(torch.float64)
+        mean = self.moving_mean.detach().cpu().to(torch.float64)
+        gamma = self.gamma.detach().cpu().to(torch.float64) if self.gamma is not None else torch.ones_like(var)
+        beta = self.beta.detach().cpu().to(torch.float64) if self.beta is not None else torch.zeros_like(var)
+        s = gamma / torch.sqrt(var + self.epsilon)
+        return s, beta - mean * s
 
     def _tensors(self):
         return [t for t in (self.gamma, self.beta) if t is not None] + [self.moving_mean, self.moving_variance]

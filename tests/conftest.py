@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from benchmark.zoo_builder import build_zoo
+from task_loaders.pinned import pinned_zoo
+
 REPO = Path(__file__).parents[1]
 DEFAULT_TOY_TASK = REPO.parent / "shared" / "fixtures" / "pgdl_toy_data"
 DEFAULT_MNIST = REPO.parent / "shared" / "fixtures" / "mnist10k"
@@ -66,6 +69,21 @@ def copy_tree():
 def toy_task_copy(toy_task_path: Path, tmp_path: Path) -> Path:
     """A writable copy of the toy task under ``tmp_path``, to damage in one test."""
     return copy_writable(toy_task_path, tmp_path / "toy_task")
+
+
+
+
+@pytest.fixture(scope="session")
+def embedded_zoo():
+    """``embedded_zoo(name)``: the folder of an embedded default zoo (digits-bn, digits-nobn).
+
+    The pinned copy shipped in the package (only read), else built into the tests' home (minutes).
+    """
+    def path(name: str) -> Path:
+        pinned = pinned_zoo(name)
+        return pinned if pinned is not None else build_zoo(name, progress=False)
+
+    return path
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -466,7 +466,7 @@ def test_measures_are_registered_with_their_parameters():
         "resolution": 24, "padding": 0.1, "num_triplets": 20, "aggregation": "mean", "normalize": False,
         "batch_size": 64,
     }
-    assert measures.get("fragmentation_hidden").params["layer"] is None
+    assert measures.get("fragmentation_hidden").params["layer"] == "middle"
     assert measures.get("fragmentation_skips").params == {
         "resolution": 100, "num_pairs": 50, "aggregation": "mean", "batch_size": 64,
     }

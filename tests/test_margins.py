@@ -8,7 +8,7 @@ import torch
 
 import measures
 from measures import MeasureError, ModelView
-from measures.margins import margin_gamma, output_margin, weight_matrices
+from measures.margins import margin_gamma, output_margin
 from task_loaders import architectures, build_network
 
 MARGIN_MEASURES = ["inverse_margin", "spectral_margin", "jacobian_norm"]
@@ -99,7 +99,7 @@ def test_spectral_margin_of_two_layer_mlp():
     assert measures.get("spectral_margin")(view) == pytest.approx(expected, rel=1e-5, abs=1e-5)
 
 
-def test_weight_matrices_fold_batchnorm():
+def test_view_weight_matrices_fold_batchnorm():
     net = build_network(architectures.vgg((8, 8, 1), 10, width=4, depth=1, batchnorm=True), (8, 8, 1))
     rng = np.random.default_rng(1)
     # set the first BatchNorm's statistics by hand
@@ -109,7 +109,7 @@ def test_weight_matrices_fold_batchnorm():
     with torch.no_grad():
         bn.gamma.copy_(torch.tensor(gamma_))
         bn.moving_variance.copy_(torch.tensor(var))
-    mats = weight_matrices(net)
+    mats = ModelView(net, (torch.zeros(1, 1, 8, 8), torch.zeros(1, dtype=torch.long)), num_classes=10).weight_matrices()
     assert len(mats) == 4  # 2 convs + 2 dense, each BatchNorm folded
     w = conv.conv.weight.detach().double().numpy().reshape(4, -1)
     np.testing.assert_allclose(mats[0], w * (gamma_ / np.sqrt(var + bn.epsilon))[:, None], rtol=1e-6)

@@ -34,9 +34,9 @@ class RecordingView(ModelView):
 
     random = False
 
-    def rng(self, measure_name):
+    def rng(self, stream=None):
         self.random = True
-        return super().rng(measure_name)
+        return super().rng(stream)
 
     def seed(self, key):  # a stream shared by the models of a task (the winners' task_rng)
         self.random = True

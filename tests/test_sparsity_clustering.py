@@ -203,7 +203,7 @@ def _view():
 def test_measures_are_registered_with_sign_and_params():
     for name in SPARSITY + CLUSTERING:
         entry = measures.get(name)
-        assert entry.params["layer"] == "mean" and entry.params["n"] is None
+        assert entry.params["layer"] == "all" and entry.params["n"] is None
         assert entry.source and entry.description
     assert {measures.get(n).sign for n in SPARSITY} == {-1}
     assert measures.get("davies_bouldin").sign == 1 and measures.get("cluster_perplexity").sign == 1
@@ -252,11 +252,11 @@ def test_layer_parameter_forms():
 
 def test_bad_layers_give_clear_errors():
     view = _view()
-    with pytest.raises(MeasureError, match=r"model 3: no layer 'bogus' \(hidden layers: activation, activation_1"):
+    with pytest.raises(MeasureError, match=r"model 3: no layer 'bogus' \(layers: conv2d, batch_normalization, activation,"):
         measures.get("channel_sparsity")(view, layer="bogus")
     with pytest.raises(MeasureError, match="model 3: hidden-layer index 4 is out of range"):
         measures.get("silhouette")(view, layer=4)
-    with pytest.raises(MeasureError, match="layer must be"):
+    with pytest.raises(MeasureError, match="a layer is one of first, middle, last"):
         measures.get("hoyer_sparsity")(view, layer=1.5)
     with pytest.raises(MeasureError, match="no layer 'bogus'"):
         rep.layer_statistics(view, layers=["bogus"])

@@ -11,7 +11,13 @@ default: the competition's per-model budget was 300 s on one CPU).
 
 With ``--cmi`` (the output of ``pgdl-bench score --json``, one file or several), the markdown table
 also has each measure's CMI x 100 on every task in those files. ``--out DIR`` writes
-``measure_times.json`` and ``measures.md``.
+``measure_times.json`` and ``measures.md``; with ``-m`` (or ``--times FILE``: the timings of an
+earlier run, not timed again) it updates only those measures' entries of an existing
+``measure_times.json``. ``--before OLD.json --readme README.md`` rewrites the README's
+before/after table (between ``<!-- measure-times -->`` and ``<!-- /measure-times -->``) from OLD.json
+and the current ``measure_times.json``: the total per model and the slowest measures. The seconds
+are the process's CPU seconds where recorded (``cpu_seconds``; on a contended machine the wall time
+grows with the other work, the CPU time much less), else wall seconds.
 """
 
 from __future__ import annotations
@@ -61,11 +67,16 @@ def task1_view(train: int = 2000, seed: int = 0) -> ModelView:
 
 
 def time_measures(names: list[str], train: int = 2000, progress=None) -> dict[str, dict]:
-    """{name: {"seconds": s, "value": v}} for each measure, each on a fresh view."""
+    """{name: {"seconds": wall s, "cpu_seconds": process CPU s, "value": v}} for each measure, each on a fresh view.
+
+    On a machine shared with other work the wall time grows with the contention; the process CPU
+    time much less (on one torch thread it is the computation's own time).
+    """
     out = {}
     for name in names:
         entry = measures.get(name)
         view = task1_view(train)
+        cpu = time.process_time()
         start = time.perf_counter()
         try:
             value = float(entry(view))
@@ -73,7 +84,7 @@ def time_measures(names: list[str], train: int = 2000, progress=None) -> dict[st
         except Exception as exc:  # report, keep timing the others
             value, error = math.nan, f"{type(exc).__name__}: {exc}"
         seconds = time.perf_counter() - start
-        out[name] = {"seconds": seconds, "value": value, "error": error}
+        out[name] = {"seconds": seconds, "cpu_seconds": time.process_time() - cpu, "value": value, "error": error}
         if progress:
             progress(name, out[name])
     return out
@@ -91,7 +102,7 @@ def cmi_columns(score_files: list[str]) -> dict[str, dict[str, float]]:
 
 def markdown_table(times: dict[str, dict], columns: dict[str, dict[str, float]]) -> str:
     tasks = sorted(columns)
-    head = ["measure", "sign", *[f"CMI x100 {t}" for t in tasks], "s / model (task-1 VGG, 1 thread)"]
+    head = ["measure", "sign", *[f"CMI x100 {t}" for t in tasks], "s / model (task-1 VGG, 1 thread; CPU s where recorded)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     names = sorted(set(times) | {m for col in columns.values() for m in col})
     for name in names:
@@ -101,9 +112,36 @@ def markdown_table(times: dict[str, dict], columns: dict[str, dict[str, float]])
             v = columns[task].get(name)
             cells.append("" if v is None else ("nan" if not np.isfinite(v) else f"{100 * v:.2f}"))
         t = times.get(name)
-        cells.append("" if t is None else (f"{t['seconds']:.1f}" if t["error"] is None else "failed"))
+        cells.append("" if t is None else (f"{seconds(t):.1f}" if t["error"] is None else "failed"))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def seconds(entry: dict) -> float:
+    """A timing entry's seconds: its CPU seconds where recorded, else its wall seconds."""
+    return float(entry.get("cpu_seconds", entry["seconds"]))
+
+
+def comparison_table(before: dict, after: dict, slowest: int = 5) -> str:
+    """Markdown: total seconds per model over the catalogue, and the slowest measures, before and after."""
+    old, new = before["measures"], after["measures"]
+    names = sorted(old, key=lambda n: -seconds(old[n]))[:slowest]
+    names += [n for n in sorted(new, key=lambda n: -seconds(new[n]))[:slowest] if n not in names]
+    lines = ["| per model, task-1 VGG, 1 thread | before (s) | after (s) |", "|---|---:|---:|",
+             f"| whole catalogue ({len(new)} measures) | {sum(map(seconds, old.values())):.1f} | "
+             f"{sum(map(seconds, new.values())):.1f} |"]
+    for name in names:
+        cell = lambda table: f"{seconds(table[name]):.1f}" if name in table else ""
+        lines.append(f"| `{name}` | {cell(old)} | {cell(new)} |")
+    return "\n".join(lines) + "\n"
+
+
+def replace_block(text: str, block: str, tag: str = "measure-times") -> str:
+    start, end = f"<!-- {tag} -->", f"<!-- /{tag} -->"
+    if start not in text or end not in text:
+        raise ValueError(f"the README has no {start} ... {end} block to fill")
+    head, rest = text.split(start, 1)
+    return head + start + "\n" + block + end + rest.split(end, 1)[1]
 
 
 def main(argv=None) -> int:
@@ -114,6 +152,11 @@ def main(argv=None) -> int:
     parser.add_argument("--cmi", action="append", default=[], help="pgdl-bench score --json output (repeatable)")
     parser.add_argument("--out", help="write measure_times.json and measures.md here")
     parser.add_argument("--no-time", action="store_true", help="only build the table from --cmi files")
+    parser.add_argument("--times", help="take the timings from this measure_times.json (a run made before, e.g. "
+                        "on a quieter machine) instead of timing; with --out they update its entries")
+    parser.add_argument("--note", help="a line to add to the notes of measure_times.json (how it was measured)")
+    parser.add_argument("--before", help="an earlier measure_times.json, for --readme's before/after table")
+    parser.add_argument("--readme", help="rewrite this README's before/after table (needs --before and --out)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     names = args.measure or measures.available()
@@ -121,20 +164,37 @@ def main(argv=None) -> int:
         measures.get(name)
 
     def show(name, r):
-        status = f"{r['seconds']:8.2f} s  value {r['value']:.6g}" if r["error"] is None else f"FAILED {r['error']}"
+        status = (f"{r['seconds']:8.2f} s ({r['cpu_seconds']:.2f} s CPU)  value {r['value']:.6g}" if r["error"] is None
+                  else f"FAILED {r['error']}")
         print(f"{name:24s} {status}", flush=True)
 
-    times = {} if args.no_time else time_measures(names, args.train, progress=show)
-    table = markdown_table(times, cmi_columns(args.cmi))
-    print(table)
+    if args.times:
+        times = {n: t for n, t in json.loads(Path(args.times).read_text())["measures"].items()
+                 if not args.measure or n in args.measure}
+    else:
+        times = {} if args.no_time else time_measures(names, args.train, progress=show)
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
+        path = out / "measure_times.json"
         if times:
-            (out / "measure_times.json").write_text(json.dumps(
-                {"network": "vgg((32, 32, 3), 10, width=64, depth=3)", "threads": args.threads,
-                 "train_images": args.train, "torch": torch.__version__, "measures": times}, indent=2))
-        (out / "measures.md").write_text(table)
+            record = {"network": "vgg((32, 32, 3), 10, width=64, depth=3)", "threads": args.threads,
+                      "train_images": args.train, "torch": torch.__version__, "measures": times}
+            if (args.measure or args.times) and path.is_file():  # re-timed some measures: keep the others' entries
+                record = json.loads(path.read_text())
+                record["measures"].update(times)
+            if args.note:
+                record["notes"] = record.get("notes", []) + [args.note]
+            path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        if path.is_file():
+            times = json.loads(path.read_text())["measures"]
+        (out / "measures.md").write_text(markdown_table(times, cmi_columns(args.cmi)))
+        if args.readme and args.before:
+            after = json.loads(path.read_text())
+            readme = Path(args.readme)
+            readme.write_text(replace_block(readme.read_text(), comparison_table(json.loads(Path(args.before).read_text()),
+                                                                                 after)))
+    print(markdown_table(times, cmi_columns(args.cmi)))
     return 1 if any(r["error"] for r in times.values()) else 0
 
 
