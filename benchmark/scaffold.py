@@ -134,7 +134,7 @@ def new_measure(name: str, out: str | Path = ".") -> Path:
     """Write the plugin package for ``name`` under ``out``; returns its folder."""
     check_name(name)
     if name in measures.available():
-        raise ValueError(f"measure name {name!r} is taken: {measures.get(name).origin} registers it; choose another")
+        raise UsageError(f"measure name {name!r} is taken: {measures.get(name).origin} registers it; choose another")
     dist = "pgdl-measure-" + name.replace("_", "-")
     package = "pgdl_measure_" + name
     root = Path(out) / dist
