@@ -10,9 +10,7 @@ fingerprint recorded in the package).
 from __future__ import annotations
 
 import datetime
-import hashlib
 import importlib.metadata
-import inspect
 import platform
 import subprocess
 import sys
@@ -22,29 +20,15 @@ import numpy as np
 import torch
 
 import measures as measure_registry
+from measures.code_identity import code_hash
 from task_loaders.pinned import PINNED_FINGERPRINTS, pinned_name
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def measure_code_hash(entry) -> str:
-    """sha256 (16 hex digits) of a registered measure's code: its function's source and its module's file.
-
-    The one place this is computed; the results store's ``version+codehash`` key (issue 13) uses the
-    same notion and should replace this function on merge.
-    """
-    h = hashlib.sha256()
-    fn = entry.fn
-    try:
-        h.update(inspect.getsource(fn).encode())
-    except (OSError, TypeError):
-        h.update(entry.origin.encode())
-    try:
-        module_file = inspect.getsourcefile(fn) or inspect.getfile(fn)
-        h.update(Path(module_file).read_bytes())
-    except (OSError, TypeError):
-        pass
-    return h.hexdigest()[:16]
+    """The hash of a measure's code that the results store keys its values by (``measures.code_identity``)."""
+    return code_hash(entry)
 
 
 def git_commit(root: Path = REPO) -> dict | None:

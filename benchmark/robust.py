@@ -25,12 +25,9 @@ over cells, max_h mean_cells(h) l; ``worst_cell`` is the paper's sup over all si
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-if TYPE_CHECKING:  # scoring imports this module
-    from .scoring import TaskArrays
+# ``arrays`` below is a ``benchmark.scoring.TaskArrays`` (scoring imports this module, not the reverse).
 
 
 def hoeffding_weight(gap_difference: np.ndarray, test_size: int) -> np.ndarray:

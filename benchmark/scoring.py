@@ -16,7 +16,10 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from task_loaders import Task, canonical
+
+from .robust import robust_sign_error
 
 
 class PredictionError(ValueError):
@@ -234,8 +237,6 @@ def evaluate(predictions: dict, task: Task | TaskArrays, where: str = "predictio
     ``sign`` orients the predictions for the robust sign-error (+1: larger predicts a larger gap, the
     ``.predict`` convention; -1 for a measure registered with sign -1); CMI and tau ignore it.
     """
-    from .robust import robust_sign_error
-
     arrays = task if isinstance(task, TaskArrays) else TaskArrays.from_task(task)
     pred = prediction_vector(predictions, arrays, where)
     result = conditional_mutual_information(dict(zip(arrays.keys, pred)), arrays, where)

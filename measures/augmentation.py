@@ -164,18 +164,18 @@ def crop_and_resize(x: torch.Tensor, scale) -> torch.Tensor:
     interpolated between its floor and ceil, as TensorFlow's kernel.
     """
     n, _, h, w = x.shape
-    s = torch.as_tensor(np.asarray(scale, dtype=np.float32), dtype=x.dtype).reshape(-1, 1).expand(n, 1)
+    s = torch.as_tensor(np.asarray(scale, dtype=np.float32), dtype=x.dtype, device=x.device).reshape(-1, 1).expand(n, 1)
 
     def axis(size):
         lo = 0.5 - 0.5 * s
         step = (s * (size - 1) / (size - 1)) if size > 1 else torch.zeros_like(s)
-        pos = lo * (size - 1) + torch.arange(size, dtype=x.dtype)[None, :] * step  # (N, size)
+        pos = lo * (size - 1) + torch.arange(size, dtype=x.dtype, device=x.device)[None, :] * step  # (N, size)
         top = pos.floor().long().clamp(0, size - 1)
         return top, pos.ceil().long().clamp(0, size - 1), pos - pos.floor()
 
     ty, by, ly = axis(h)
     tx, bx, lx = axis(w)
-    batch = torch.arange(n)[:, None, None]
+    batch = torch.arange(n, device=x.device)[:, None, None]
 
     def at(rows, cols):  # (N, C, H, W) samples x[i, :, rows[i, y], cols[i, x]]
         return x[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
@@ -217,7 +217,8 @@ def sobel_dx(x: torch.Tensor) -> torch.Tensor:
     if x.shape[-1] < 2 or x.shape[-2] < 2:
         raise ValueError(f"Sobel edges need images of at least 2x2 pixels, got {tuple(x.shape[-2:])}")
     c = x.shape[1]
-    kernel = torch.outer(torch.tensor([1.0, 2.0, 1.0]), torch.tensor([-1.0, 0.0, 1.0])).to(x.dtype)
+    kernel = torch.outer(torch.tensor([1.0, 2.0, 1.0], device=x.device),
+                         torch.tensor([-1.0, 0.0, 1.0], device=x.device)).to(x.dtype)
     padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
     return F.conv2d(padded, kernel.expand(c, 1, 3, 3), groups=c)
 

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from .architectures import ARCHITECTURES
-from .datasets import load_dataset
+from .datasets import flip_labels, load_dataset
 from .errors import TaskFormatError, UsageError
 from .json_files import read_json
 from .keras_layers import build_network
@@ -256,8 +256,6 @@ def prepare_zoo(recipe: Recipe, out: str | os.PathLike, data: str | os.PathLike 
         dataset = load_dataset(recipe.dataset, data).subset(recipe.n_train, recipe.n_test, seed=recipe.seed)
         noise = float(dict(recipe.fixed).get("label_noise", 0.0))
         if noise:  # the stored training split holds the labels the models are trained on; test stays clean
-            from .mnist import flip_labels
-
             dataset.y_train = torch.from_numpy(flip_labels(dataset.y_train.numpy(), noise, dataset.num_classes,
                                                            recipe.seed))
         tmp = out / "dataset_1.tmp"

@@ -67,7 +67,7 @@ def check_dd(out: Path, zoo_name: str) -> dict:
     assert data["interpolation_width"] == first
     # label noise: exactly round(0.2 N) stored training labels differ from MNIST's own
     recipe = get_recipe(zoo_name)
-    from task_loaders.mnist import load_mnist
+    from task_loaders.datasets import load_mnist
 
     clean = load_mnist().subset(recipe.n_train, recipe.n_test, seed=recipe.seed)
     assert torch.equal(clean.x_train, x_train)

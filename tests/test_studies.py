@@ -22,7 +22,7 @@ from benchmark.studies.common import partial_spearman, spearman
 from task_loaders import zoo
 from task_loaders.architectures import mlp, vgg
 from task_loaders.keras_layers import build_network
-from task_loaders.mnist import flip_labels, load_mnist
+from task_loaders.datasets import flip_labels, load_mnist
 from task_loaders.training import keras_initialize
 
 MICRO = {

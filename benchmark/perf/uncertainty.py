@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from ..bootstrap import BootstrapCMI, resample_weights, t_interval
+from ..bootstrap import BootstrapCMI, t_interval
 from ..scoring import TaskArrays, conditional_mutual_information
 from .synthetic import TASK1_GRID, synthetic_task
 

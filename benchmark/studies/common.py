@@ -109,8 +109,7 @@ def view_job(emit: Emitter, task_path: str, model_id: str, parts: dict[str, list
     emit.phase("load")
     task = cached_task(task_path)
     net = _resolve(network)(task, model_id, **(network_kwargs or {}))
-    view = ModelView(net.eval(), task.train_split(), model_id=model_id, hparams=task.hparams(model_id),
-                     task_name=task.name)
+    view = ModelView(net.eval(), task.train_split(), model_id=model_id, task_name=task.name)
     if sample_size is not None:
         view.sample_size = sample_size
     for part in emit.parts:

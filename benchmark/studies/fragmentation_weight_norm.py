@@ -111,7 +111,7 @@ def run(study: StudyRun, data: str | None = None) -> Report:
     _report_rescaling(report, rescaling, recipe.factors)
     zoo = _zoo(task, values)
     _report_zoo(report, zoo)
-    report.data = {"recipe": study.recipe, "zoo": recipe.zoo, "params": frag, "rescaling": rescaling, "zoo": zoo}
+    report.data = {"recipe": study.recipe, "zoo_recipe": recipe.zoo, "params": frag, "rescaling": rescaling, "zoo": zoo}
     report.figure(_figure(rescaling, zoo, recipe.factors), "fragmentation_weight_norm.png",
                   "rescaling and the zoo")
     report.write()
