@@ -481,14 +481,17 @@ def ceiling_rows(tasks: list[TaskInfo], ceilings: dict[str, dict], replicate_cei
                                     "robust_sign_error": None}
         row["mean_cmi_x100"] = _mean([row["tasks"][t.name]["cmi_x100"] for t in tasks])
         row["mean_kendall_tau"] = _mean([row["tasks"][t.name]["kendall_tau"] for t in tasks])
-        row["mean_psi"] = None
-        row["mean_robust_sign_error"] = None
-        row["mean_cmi_x100_interval"] = None
-        row["comparison_with_best"] = None
-        row["tied_with_best"] = None
-        row["tasks_scored"] = sum(1 for t in tasks if row["tasks"][t.name]["scored"])
-        rows.append(row)
+        rows.append(_without_statistics(row, tasks))
     return rows
+
+
+def _without_statistics(row: dict, tasks: list[TaskInfo]) -> dict:
+    """A reference row: none of the statistics that only computed measures have (psi, robust, intervals, ties)."""
+    row.setdefault("mean_kendall_tau", None)
+    row.update({"mean_psi": None, "mean_robust_sign_error": None, "mean_cmi_x100_interval": None,
+                "comparison_with_best": None, "tied_with_best": None})
+    row["tasks_scored"] = sum(1 for t in tasks if row["tasks"][t.name]["scored"])
+    return row
 
 
 def _scores_by_task(board: dict) -> dict[str, dict[str, dict]]:
@@ -536,14 +539,7 @@ def reference_rows(tasks: list[TaskInfo]) -> list[dict]:
             ids = [officials[t.name] for t in tasks]
             if len(ids) == len(set(ids)) and set(ids) == set(pub.mean_tasks):
                 row["mean_cmi_x100"] = pub.mean_x100  # the leaderboard's tasks are exactly those of the mean
-        row["mean_kendall_tau"] = None
-        row["mean_psi"] = None
-        row["mean_robust_sign_error"] = None
-        row["mean_cmi_x100_interval"] = None
-        row["comparison_with_best"] = None
-        row["tied_with_best"] = None
-        row["tasks_scored"] = sum(1 for t in tasks if row["tasks"][t.name]["scored"])
-        rows.append(row)
+        rows.append(_without_statistics(row, tasks))
     return rows
 
 
