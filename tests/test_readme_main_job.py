@@ -76,3 +76,18 @@ def test_main_job_prints_the_readme_block(tmp_path):
                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=1800)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.rstrip("\n").split("\n") == readme_block()
+
+
+def test_measures_table_copies_the_main_job_block():
+    """The Measures section's side-by-side table: its digits columns are the main-job block's CMI x 100."""
+    import measures
+
+    block = {tuple(line.split()[:2]): line.split()[2] for line in readme_block()[1:] if len(line.split()) > 3}
+    text = (ROOT / "README.md").read_text()
+    a = text.index("| measure | sign | CMI x100 digits-bn | CMI x100 digits-nobn | CMI x100 pgdl_toy_data |")
+    rows = [r.split("|")[1:-1] for r in text[a:text.index("\n\n", a)].split("\n")[2:]]
+    assert len(rows) == 34
+    for name, sign, bn, nobn, _toy in (map(str.strip, r) for r in rows):
+        name = name.strip("`")
+        assert int(sign) == measures.get(name).sign
+        assert (bn, nobn) == (block[("digits-bn", name)], block[("digits-nobn", name)])
