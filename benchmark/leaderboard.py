@@ -35,6 +35,7 @@ import numpy as np
 
 from .bootstrap import INTERVAL_METHOD, TEST_METHOD, paired_test, t_interval
 from .noise_ceiling import REPLICATE_ROW, SPLIT_HALF_ROW
+from .pgdl_data import OFFICIAL_TASK_NAME
 from .predict_files import write_predict
 from .repeats import summarize
 from .replicate_scores import summarize_replicates
@@ -101,7 +102,6 @@ PUBLISHED_SCORES: tuple[Published, ...] = (
 # 2 x 2 x 2 x 2 x 3; tasks 8 and 9: 2^5. Derived from the README, not checked against the data.
 DOCUMENTED_MODEL_COUNTS = {"task1": 96, "task2": 54, "task4": 64, "task5": 64, "task6": 96, "task7": 48,
                            "task8": 32, "task9": 32}
-_OFFICIAL_NAME = re.compile(r"task([124-9])(?:_v\d+)?", re.IGNORECASE)
 
 
 def official_task(name: str, num_models: int | None) -> str | None:
@@ -111,7 +111,7 @@ def official_task(name: str, num_models: int | None) -> str | None:
     ``_v<digits>`` suffix, case-insensitive) AND by the model count of ``DOCUMENTED_MODEL_COUNTS``
     (task 1 has 96 models, task 2 54; tasks 4-9 the size of the grid the PGDL README lists).
     """
-    match = _OFFICIAL_NAME.fullmatch(name.strip())
+    match = OFFICIAL_TASK_NAME.fullmatch(name.strip())
     if not match:
         return None
     task_id = f"task{match.group(1)}"

@@ -101,7 +101,8 @@ def fetch_archive(archive: Archive, out: Path, base_url: str = OFFICIAL_URL, pro
 
 # -- finding the tasks --------------------------------------------------------------------------
 
-_OFFICIAL = re.compile(r"task([124-9])(?:_v\d+)?", re.IGNORECASE)
+# an official task folder: task<N> with an optional _v<digits> suffix, any case (the leaderboard uses it too)
+OFFICIAL_TASK_NAME = re.compile(r"task([124-9])(?:_v\d+)?", re.IGNORECASE)
 COMPETITION_ORDER = ("task1", "task2", "task4", "task5", "task6", "task7", "task8", "task9")
 
 
@@ -117,7 +118,7 @@ def _is_task(folder: Path) -> bool:
 
 def competition_key(folder: Path):
     """Sort key: the official tasks in the competition's order (1, 2, 4, ..., 9), then others by name."""
-    match = _OFFICIAL.fullmatch(folder.name)
+    match = OFFICIAL_TASK_NAME.fullmatch(folder.name)
     if match:
         return (0, COMPETITION_ORDER.index(f"task{match.group(1)}"), folder.name.lower(), str(folder))
     return (1, 0, folder.name.lower(), str(folder))

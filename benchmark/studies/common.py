@@ -120,6 +120,15 @@ def view_job(emit: Emitter, task_path: str, model_id: str, parts: dict[str, list
 # -- parent side --------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ZooFragmentationRecipe:
+    """A study recipe that measures fragmentation over a zoo: which zoo, the grid resolution, the triplets."""
+
+    zoo: str
+    resolution: int
+    triplets: int
+
+
 @dataclass
 class Item:
     """One job of a study: ``key`` (the store's model id), the model, and its parts."""

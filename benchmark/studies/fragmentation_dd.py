@@ -11,26 +11,17 @@ is the smallest width whose training error is at most ``INTERPOLATED`` (about 0)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from task_loaders.zoo import get_recipe
 
 from .common import Item, Report, StudyRun, fmt, pyplot
+from .common import ZooFragmentationRecipe as Recipe
 
 NAME = "fragmentation-dd"
 HELP = "fragmentation, train and test error across a width sweep with label noise (double descent)"
 INTERPOLATED = 0.01  # training error at or below this counts as interpolating the (noisy) labels
 MARGIN = 0.01  # a rise or fall of test error smaller than this is not counted as one
-
-
-@dataclass(frozen=True)
-class Recipe:
-    zoo: str
-    resolution: int
-    triplets: int
-
 
 RECIPES = {"full": Recipe("mnist-mlp-dd", 24, 40), "small": Recipe("mnist-mlp-dd-small", 12, 10)}
 

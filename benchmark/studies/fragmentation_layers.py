@@ -8,25 +8,16 @@ information with the generalization gap) and Kendall's tau against the gap.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from task_loaders import TaskFormatError
 
 from ..scoring import conditional_mutual_information, kendall_tau
 from .common import Item, Report, StudyRun, pyplot
+from .common import ZooFragmentationRecipe as Recipe
 
 NAME = "fragmentation-layers"
 HELP = "fragmentation of the input and of every hidden layer over a zoo, with each layer's CMI against the gap"
-
-
-@dataclass(frozen=True)
-class Recipe:
-    zoo: str
-    resolution: int
-    triplets: int
-
 
 RECIPES = {"full": Recipe("mnist-nobn", 24, 20), "small": Recipe("mnist-tiny", 10, 5)}
 
