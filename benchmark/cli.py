@@ -34,7 +34,7 @@ from task_loaders.zoo import DEFAULT_ZOOS, RECIPES, get_recipe, zoo_cache_dir
 
 from .bootstrap import INTERVAL_METHOD, TEST_METHOD, paired_test
 from .executor import DEFAULT_BUDGET_S, LocalExecutor, make_executor
-from .leaderboard import safe_filename
+from .leaderboard import PUBLISHED_NOTE, make_leaderboard, safe_filename
 from .noise_ceiling import REPLICATE_ROW, SPLIT_HALF_ROW, replicate_set_ceiling, task_noise_ceiling
 from .provenance import provenance, task_provenance
 from .pgdl_data import DataError
@@ -498,8 +498,6 @@ def _print_suite(board: dict) -> None:
 
 
 def _cmd_leaderboard(args) -> int:
-    from .leaderboard import PUBLISHED_NOTE, make_leaderboard
-
     start = time.monotonic()
     _suite_tasks(args)
     with _computed(args) as c:

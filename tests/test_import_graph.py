@@ -1,7 +1,8 @@
 """The import graph of the three packages: one direction of knowledge, and no cycles.
 
 ``task_loaders`` imports neither other package, ``measures`` never imports ``benchmark``, and the
-graph of every import (at module level or inside a function, where a cycle likes to hide) is acyclic.
+graph of every import (at module level or inside a function, where a cycle likes to hide) is acyclic;
+no import inside a function leads back to its own module, even through a package's ``__init__``.
 """
 
 from __future__ import annotations
@@ -105,6 +106,39 @@ def test_no_import_cycle_even_through_imports_inside_functions():
              for source, targets in graph.items()}
     cycles = _cycles(edges)
     assert not cycles, f"import cycles: {cycles}"
+
+
+def _hiding_imports(graph) -> list[str]:
+    """Imports inside a function whose target reaches back to the importing module through any imports,
+    those of a package's __init__ included: the import was moved into the function to hide a cycle."""
+    edges = {source: {t for t, _, _ in targets} for source, targets in graph.items()}
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), [start]
+        while todo:
+            v = todo.pop()
+            if v == goal:
+                return True
+            if v not in seen:
+                seen.add(v)
+                todo += edges.get(v, ())
+        return False
+
+    return [f"{source} line {line}: imports {target} inside a function, and {target} imports {source} back"
+            for source, targets in graph.items() for target, line, inside in targets
+            if inside and reaches(target, source)]
+
+
+def test_no_import_inside_a_function_hides_a_cycle():
+    """Stricter than the cycle test for imports in functions: a submodule that imports its own package's
+    __init__ (which imports the submodule) inside a function is a hidden cycle too."""
+    _, graph = _graph()
+    hidden = _hiding_imports(graph)
+    assert not hidden, "\n".join(hidden)
+    # and the check itself finds one: a registry importing its package lazily, the package importing it
+    fake = {"pkg": [("pkg.registry", 1, False)], "pkg.registry": [("pkg", 9, True)], "pkg.other": [("pkg", 2, False)]}
+    assert _hiding_imports(fake) == ["pkg.registry line 9: imports pkg inside a function, and pkg imports "
+                                     "pkg.registry back"]
 
 
 def test_the_graph_sees_relative_and_function_level_imports():

@@ -205,7 +205,7 @@ def test_rerun_into_the_same_folder_reuses_scores_and_plots(board, toy_task_path
         def boom(*args, **kwargs):
             raise RuntimeError("recomputed")
 
-        monkeypatch.setattr(leaderboard, "evaluate", boom)
+        monkeypatch.setattr(leaderboard.collecting, "evaluate", boom)
         monkeypatch.setattr(leaderboard, "plot_task", boom)
         second, _ = leaderboard.make_leaderboard(runs, store, BUILTIN, out, {})
         assert second == first and (out / "plots" / f"{TASK}.png").read_bytes() == png
@@ -253,6 +253,41 @@ def test_reference_rows_for_task2():
     assert [r["mean_cmi_x100"] for r in rows] == sorted(expected.values(), reverse=True)
     assert all(p.citation for p in PUBLISHED_SCORES)
     assert build([TaskInfo("task2_v1", 18)])["rows"] == []
+
+
+def test_published_scores_are_data_checked_when_read():
+    from importlib import resources
+
+    from benchmark.leaderboard.published import DATA_FILE, ReferenceDataError, load_reference_data
+
+    text = resources.files("benchmark.leaderboard").joinpath("data").joinpath(DATA_FILE).read_text()
+    rows, counts = load_reference_data(text)
+    assert rows == PUBLISHED_SCORES and counts["task2"] == 54 and len(counts) == 8
+    # The published final-phase means (1st 22.92, 3rd 9.99) are the means of the per-task values over tasks 6-9.
+    final = ("task6", "task7", "task8", "task9")
+    by_name = {p.name.split(" (")[0]: p for p in rows}
+    assert sum(by_name["DBI x LWM"].cmi_x100[t] for t in final) / 4 == pytest.approx(22.92, abs=5e-3)
+    assert sum(by_name["VPM"].cmi_x100[t] for t in final) / 4 == pytest.approx(9.99, abs=5e-3)
+    data = json.loads(text)
+
+    def broken(change) -> str:
+        copy = json.loads(text)
+        change(copy)
+        with pytest.raises(ReferenceDataError) as info:
+            load_reference_data(json.dumps(copy), "ref.json")
+        return str(info.value)
+
+    assert "ref.json: scores[1]" in broken(lambda d: d["scores"][1]["cmi_x100"].update(task3=1.0))
+    assert "not an official task" in broken(lambda d: d["scores"][1]["cmi_x100"].update(task3=1.0))
+    assert "repeated name" in broken(lambda d: d["scores"].append(dict(d["scores"][0])))
+    assert "unknown citation" in broken(lambda d: d["scores"][0].update(citation="nobody"))
+    assert "finite" in broken(lambda d: d["scores"][0]["cmi_x100"].update(task1="25"))
+    assert "outside [0, 100]" in broken(lambda d: d["scores"][0]["cmi_x100"].update(task1=2522))
+    assert "mean_x100 with its mean_tasks" in broken(lambda d: d["scores"][4].pop("mean_tasks"))
+    assert "positive integers" in broken(lambda d: d["model_counts"].update(task1=0))
+    with pytest.raises(ReferenceDataError, match="not a reference scores file"):
+        load_reference_data("{}", "ref.json")
+    assert data["citations"] and all(p.citation in data["citations"].values() for p in rows)
 
 
 def test_reference_rows_in_every_format(tmp_path):

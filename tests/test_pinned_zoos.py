@@ -102,7 +102,7 @@ def test_default_run_reads_the_pinned_zoos_in_place(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_wheel_ships_the_pinned_zoos(tmp_path):
-    """`pip install .` (non-editable) gets every pinned file: they are in the wheel."""
+    """`pip install .` (non-editable) gets every pinned file, and the leaderboard's data: they are in the wheel."""
     subprocess.run([sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "--no-build-isolation", "-q",
                     "-w", str(tmp_path)], check=True, cwd=tmp_path)
     wheel = next(tmp_path.glob("pgdl_bench-*.whl"))
@@ -112,6 +112,7 @@ def test_wheel_ships_the_pinned_zoos(tmp_path):
         expected = {f"task_loaders/zoos_pinned/{name}/{p.relative_to(folder).as_posix()}"
                     for p in folder.rglob("*") if p.is_file()}
         assert expected <= names
+    assert "benchmark/leaderboard/data/reference_scores.json" in names  # the published rows' data
 
 
 def test_leaderboard_shows_the_ceiling_rows_and_fingerprints(tmp_path, capsys):
