@@ -12,6 +12,7 @@ between fragmentation and validation error over the checkpoints.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,7 +128,7 @@ def run(study: StudyRun, data: str | None = None) -> Report:
              "fragmentation": ("fragmentation", frag), "fragmentation_hidden": ("fragmentation_hidden", frag)}
     items = [Item(f"model_{m}@epoch{e}", m, parts, "benchmark.studies.fragmentation_training:checkpoint_network",
                   {"path": str(files[m]), "index": e}) for m in models for e in range(epochs + 1)]
-    values = study.compute(task, items, "checkpoints")
+    values = study.compute(task, items, "checkpoints", undefined=("fragmentation_hidden",))
     curves = {}
     for m in models:
         series = {q: [values[(f"model_{m}@epoch{e}", q)] for e in range(epochs + 1)] for q in SERIES}
@@ -136,8 +137,8 @@ def run(study: StudyRun, data: str | None = None) -> Report:
         drift = max(float((final[k] - zoo_state[k]).abs().max()) for k in final)
         curves[f"model_{m}"] = {
             "hparams": task.hparams(m), "gap": task.gap(m), "epochs": list(range(epochs + 1)), **series,
-            "spearman_fragmentation": spearman(series["fragmentation"], series["test_error"]),
-            "spearman_fragmentation_hidden": spearman(series["fragmentation_hidden"], series["test_error"]),
+            "spearman_fragmentation": _defined_spearman(series["fragmentation"], series["test_error"]),
+            "spearman_fragmentation_hidden": _defined_spearman(series["fragmentation_hidden"], series["test_error"]),
             "final_vs_zoo_max_weight_difference": drift,
             "final_test_error_zoo": 1.0 - task.test_acc(m)}
     report = Report(study.out, f"Fragmentation through training ({recipe.zoo})")
@@ -155,6 +156,12 @@ def run(study: StudyRun, data: str | None = None) -> Report:
     report.figure(_figure(curves), "fragmentation_training.png", "fragmentation and validation error per model")
     report.write()
     return report
+
+
+def _defined_spearman(x, y) -> float:
+    """Spearman's rho over the checkpoints where x is defined (a dead hidden layer has no fragmentation)."""
+    keep = [i for i, v in enumerate(x) if not math.isnan(v)]
+    return spearman([x[i] for i in keep], [y[i] for i in keep])
 
 
 def _figure(curves):
