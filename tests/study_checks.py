@@ -150,6 +150,11 @@ def check_training(out: Path, zoo_name: str) -> dict:
             x, y = np.array(curve[q]), np.array(curve["test_error"])
             expected = stats.spearmanr(x, y).statistic if np.ptp(x) and np.ptp(y) else math.nan
             assert curve[f"spearman_{q}"] == pytest.approx(expected, nan_ok=True)
+            late = curve["late_from_epoch"]
+            assert late == (epochs + 1) // 3
+            x, y = x[late:], y[late:]
+            expected = stats.spearmanr(x, y).statistic if np.ptp(x) and np.ptp(y) else math.nan
+            assert curve[f"spearman_{q}_late"] == pytest.approx(expected, nan_ok=True)
         # the final checkpoint's fragmentation, recomputed on the zoo's model through the registry
         value = measures.get("fragmentation")(view(task, model_id), **data["params"])
         assert curve["fragmentation"][-1] == value

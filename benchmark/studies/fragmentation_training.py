@@ -130,6 +130,7 @@ def run(study: StudyRun, data: str | None = None) -> Report:
                   {"path": str(files[m]), "index": e}) for m in models for e in range(epochs + 1)]
     values = study.compute(task, items, "checkpoints", undefined=("fragmentation_hidden",))
     curves = {}
+    late = (epochs + 1) // 3
     for m in models:
         series = {q: [values[(f"model_{m}@epoch{e}", q)] for e in range(epochs + 1)] for q in SERIES}
         final = torch.load(files[m])[-1]
@@ -139,18 +140,27 @@ def run(study: StudyRun, data: str | None = None) -> Report:
             "hparams": task.hparams(m), "gap": task.gap(m), "epochs": list(range(epochs + 1)), **series,
             "spearman_fragmentation": _defined_spearman(series["fragmentation"], series["test_error"]),
             "spearman_fragmentation_hidden": _defined_spearman(series["fragmentation_hidden"], series["test_error"]),
+            # without the first third of training, where both fall together from their initial values
+            "late_from_epoch": late,
+            "spearman_fragmentation_late": _defined_spearman(series["fragmentation"][late:],
+                                                             series["test_error"][late:]),
+            "spearman_fragmentation_hidden_late": _defined_spearman(series["fragmentation_hidden"][late:],
+                                                                    series["test_error"][late:]),
             "final_vs_zoo_max_weight_difference": drift,
             "final_test_error_zoo": 1.0 - task.test_acc(m)}
     report = Report(study.out, f"Fragmentation through training ({recipe.zoo})")
     report.text(
-        f"{len(models)} models of `{recipe.zoo}` at evenly spaced gap quantiles, {epochs + 1} checkpoints each "
+        f"{len(models)} trained models of `{recipe.zoo}` at evenly spaced gap quantiles, {epochs + 1} checkpoints each "
         f"(initialization and every epoch). Fragmentation on {recipe.triplets} same-class training triplets, "
         f"{recipe.resolution} x {recipe.resolution} grid; hidden = the middle hidden layer. Validation error: "
-        "the zoo's held-out test split. rho: Spearman's rank correlation over the checkpoints.")
+        "the zoo's held-out test split. rho: Spearman's rank correlation over the checkpoints; late rho: "
+        f"over the checkpoints from epoch {late} on, after both have fallen from their initial values.")
     report.table(["model", "hyperparameters", "gap", "rho(fragmentation, val. error)",
-                  "rho(hidden fragmentation, val. error)", "final val. error (zoo's)", "weight diff. to zoo"],
+                  "rho(hidden fragmentation, val. error)", "late rho (input)", "late rho (hidden)",
+                  "final val. error (zoo's)", "weight diff. to zoo"],
                  [[k, ", ".join(f"{a}={b}" for a, b in c["hparams"].items()), c["gap"], c["spearman_fragmentation"],
-                   c["spearman_fragmentation_hidden"], f"{c['test_error'][-1]:.4f} ({c['final_test_error_zoo']:.4f})",
+                   c["spearman_fragmentation_hidden"], c["spearman_fragmentation_late"],
+                   c["spearman_fragmentation_hidden_late"], f"{c['test_error'][-1]:.4f} ({c['final_test_error_zoo']:.4f})",
                    c["final_vs_zoo_max_weight_difference"]] for k, c in curves.items()])
     report.data = {"recipe": study.recipe, "zoo": recipe.zoo, "params": frag, "models": curves}
     report.figure(_figure(curves), "fragmentation_training.png", "fragmentation and validation error per model")

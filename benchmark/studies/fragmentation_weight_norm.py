@@ -177,7 +177,7 @@ def _zoo(task, values) -> dict:
         r_back, p_back = partial_spearman(z, y, x)
         partial[q] = {"given_weight_norm": {"r": r, "p": p}, "weight_norm_given_it": {"r": r_back, "p": p_back},
                       "spearman_with_weight_norm": spearman(x, z), "n": len(kept)}
-    left_out = {m: "diverged (training accuracy %.3f)" % task.train_acc(m) for m in task.model_ids if m not in trained}
+    left_out = {m: "diverged: training accuracy %.3f" % task.train_acc(m) for m in task.model_ids if m not in trained}
     for q in FRAGMENTATION:
         for m in trained:
             if np.isnan(series[q][m]):
@@ -213,9 +213,10 @@ def _figure(rescaling, zoo, factors):
     cs = sorted([1.0, *factors])
     for model, entry in rescaling.items():
         base = entry["by_factor"]["1"]
-        for q, style in zip(FRAGMENTATION + ("weight_norm",), ("o-", "s--", "^-")):
+        for q, style, color in zip(FRAGMENTATION + ("weight_norm",), ("o-", "s--", "^-"),
+                                   ("tab:red", "tab:blue", "tab:green")):
             ratios = [entry["by_factor"][f"{c:g}"][q] / base[q] for c in cs]
-            left.plot(cs, ratios, style, label=q if model == next(iter(rescaling)) else None, alpha=0.8)
+            left.plot(cs, ratios, style, color=color, label=q if model == next(iter(rescaling)) else None, alpha=0.8)
     left.set_xscale("log", base=2)
     left.set_yscale("log", base=2)
     left.set_xlabel("rescaling factor c")
