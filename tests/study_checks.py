@@ -227,4 +227,21 @@ def check_bn(out: Path, zoo_name: str) -> dict:
     assert float(row["unit_cluster_size"]) == pytest.approx(np.mean(sizes), rel=1e-9)
     errors = [1 - task.test_acc(m) for m in task.model_ids if not task.hparams(m)["batchnorm"]]
     assert sorted(data["test_error"]["nobn"]) == pytest.approx(sorted(errors), abs=1e-12)
+    # the paired comparison of twins (same seed), recomputed with scipy from the per-model rows
+    seed_of = {m: task.hparams(m)["seed"] for m in task.model_ids}
+    for key, entry in data["paired"]["layers"].items():
+        stat, index = key.split("|")
+        pick = {(seed_of[r["model"]], r["batchnorm"] == "True"): float(r[stat]) for r in rows
+                if r["layer_index"] == index}
+        seeds = sorted({s for s, _ in pick})
+        diff = np.array([pick[(s, True)] - pick[(s, False)] for s in seeds])
+        assert entry["pairs"] == len(seeds) and entry["bn_higher"] == int(np.sum(diff > 0))
+        assert entry["mean_difference"] == pytest.approx(diff.mean(), abs=1e-12)
+        expected = stats.ttest_rel([pick[(s, True)] for s in seeds], [pick[(s, False)] for s in seeds]).pvalue
+        assert entry["p"] == pytest.approx(expected, nan_ok=True) or np.ptp(diff) == 0
+    error = {m: 1 - task.test_acc(m) for m in task.model_ids}
+    seeds = sorted({seed_of[m] for m in task.model_ids})
+    twin = {(seed_of[m], bool(task.hparams(m)["batchnorm"])): error[m] for m in task.model_ids}
+    diff = [twin[(s, True)] - twin[(s, False)] for s in seeds]
+    assert data["paired"]["test_error"]["mean_difference"] == pytest.approx(np.mean(diff), abs=1e-12)
     return data
