@@ -67,6 +67,8 @@ class _Perturbed:
             raise MeasureError(f"model {view.model_id}: {name} needs a network with trainable parameters, it has none")
         self.base = [p.detach().clone() for p in self.params]
         self.x = x.to(device=self.base[0].device, dtype=self.base[0].dtype)
+        if self.x.dim() == 4:  # images in channels-last order, as ``ModelView.forward`` runs them (same values)
+            self.x = self.x.contiguous(memory_format=torch.channels_last)
         self.y = y.to(device=self.base[0].device, dtype=torch.long)
         self.size = len(self.y)
         self.batch = int(batch_size or view.batch_size)
