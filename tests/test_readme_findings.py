@@ -97,3 +97,37 @@ def test_weight_norm_finding_quotes_its_results():
     assert f"partial rank correlation with the gap is {partial['given_weight_norm']['r']:.2f} " \
            f"(p = {partial['given_weight_norm']['p']:.2f}), weight norm's given fragmentation " \
            f"{partial['weight_norm_given_it']['r']:.2f} (p = {partial['weight_norm_given_it']['p']:.2f})" in finding
+
+
+def test_bn_findings_quote_their_results():
+    data = _results("bn")
+    assert data["recipe"] == "full" and data["samples"] == 5000
+    paired, text = data["paired"], (ROOT / "README.md").read_text()
+    sparsity = _finding("bn")
+    clustering = text[text.index("| Potgieter et al.: BatchNorm models' representations show"):]
+    clustering = clustering[:clustering.index("\n")]
+
+    def layer(stat: str, index: int) -> dict:
+        return paired["layers"][f"{stat}|{index}"]
+
+    hoyer = [layer("hoyer_sparsity", i) for i in range(1, 5)]
+    assert all(e["bn_higher"] == 0 and e["pairs"] == 4 for e in hoyer)
+    assert f"by {-max(e['mean_difference'] for e in hoyer):.2f} to {-min(e['mean_difference'] for e in hoyer):.2f}, " \
+           f"paired t-test p = {max(e['p'] for e in hoyer):.3f} to {min(e['p'] for e in hoyer):.0e}" in sparsity
+    last = data["summary"]
+    assert f"({last['element_sparsity|nobn|4']['mean']:.2f} to {last['element_sparsity|bn|4']['mean']:.2f}, " \
+           f"p = {layer('element_sparsity', 4)['p']:.0e})" in sparsity
+    errors = data["test_error"]
+    assert f"test error is {sum(errors['nobn']) / 4:.4f} without and {sum(errors['bn']) / 4:.4f} with" in sparsity
+    assert f"p = {paired['test_error']['p']:.3f})" in sparsity and paired["test_error"]["bn_higher"] == 1
+    rhos = [e["spearman_test_error"] for e in hoyer]
+    assert f"test error is +{min(rhos):.2f} to +{max(rhos):.2f}" in sparsity
+    for stat, i, shown in (("silhouette", 3, "+0.013"), ("silhouette", 4, "+0.043"), ("davies_bouldin", 4, "-0.57"),
+                           ("silhouette", 1, "-0.024"), ("davies_bouldin", 1, "+0.68")):
+        e = layer(stat, i)
+        assert f"{e['mean_difference']:+.{len(shown.split('.')[1])}f}" == shown and shown in clustering
+        assert e["bn_higher"] in (0, 4)
+    purity = layer("unit_cluster_purity", 2), layer("unit_cluster_purity", 4)
+    assert f"(+{purity[0]['mean_difference']:.3f}, p = {purity[0]['p']:.3f})" in clustering
+    assert f"({purity[1]['mean_difference']:.3f}, p = {purity[1]['p']:.0e})" in clustering
+    assert all(last[f"cluster_purity|bn|{i}"]["max"] == 0.1 for i in range(1, 5))
