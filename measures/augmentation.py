@@ -7,7 +7,8 @@ Generalization in Deep Learning", arXiv 2012.02775 (PGDL winners); code: github.
 (``DataAugmentor``). ``complexity(model, dataset, program_dir, measure='Margin', augment=A)`` with A =
 None, 'mixup', 'standard' gives ``conv_margin``, ``mixup_margin``, ``augment_margin``:
 
-* Samples: ``n`` = 500 draws of ``dataset.repeat(-1).shuffle(5000)`` (``shuffle_buffer_draws``), in
+* Samples: ``n`` = 500 draws of ``dataset.repeat(-1).shuffle(5000, seed=1)`` (``shuffle_buffer_draws``,
+  TensorFlow's own draws, ``margin_seeds``), in
   batches of ``batch_size`` = 50.
 * Layer: h = the output of the first layer with ``filters`` or ``units`` (``first_weighted_layer``).
 * Per sample, with p = softmax(z), z the logits: when argmax p is the label y, i = y and j = the
@@ -17,14 +18,14 @@ None, 'mixup', 'standard' gives ``conv_margin``, ``mixup_margin``, ``augment_mar
   (ddof 0) of the flattened h over all measured inputs (the mixed or augmented ones where there are);
   the value is -mean(margins).
 * ``mixup_margin``: in each batch, the images of each class are averaged (lambda 0.5) with a uniform
-  random permutation of that class's images in the batch, so an image may be paired with itself
-  (``mixup_partners``); labels kept.
+  random permutation of that class's images in the batch (numpy's ``seed(2)`` in every batch), so an
+  image may be paired with itself (``mixup_partners``); labels kept.
 * ``augment_margin``: each batch goes through ``natekar_augment`` (flip, hue, saturation, brightness,
   contrast, and half the time a zoom crop resized back). The authors reseed TensorFlow with 0 before
   every batch and give every random op the seed 0, so all of an image's draws share one uniform u
   (flip when u < 0.5; hue delta 0.1 u - 0.05; saturation 0.6 + 0.6 u; brightness 0.1 u - 0.05;
   contrast 0.7 + 0.3 u; zoom when u >= 0.5) and every batch repeats the same sequence of u. The port
-  draws the ``batch_size`` uniforms and zoom scales once per call and applies them position by position
+  computes TensorFlow's u and zoom scales (``natekar_draws``) and applies them position by position
   to every batch. On 1-channel images hue and saturation are the identity (a grey pixel has no hue
   and no saturation; TensorFlow's ``random_hue`` refuses 1 channel, so the authors' code needs a shim
   there, see docs/fidelity.md).
@@ -51,8 +52,9 @@ Saturation is TensorFlow's HSV one (``adjust_saturation``); on 1 channel the aut
 ``grayscale_to_rgb`` and ``rgb_to_grayscale``, which multiplies by 0.2989 + 0.5870 + 0.1140.
 
 All augmentation functions are public, deterministic given their parameters, and work on float NCHW
-tensors. The margins draw from ``task_rng(view, measure name)``: every model of a task gets the same
-samples, partners and augmentations, as the authors' fixed seeds give them. ``augment_robustness``'s
+tensors. The margins draw what the authors' fixed seeds draw (TensorFlow's generator reproduced by
+``tf_random``, numpy's legacy one for the mixup partners): every model of a task gets the same
+samples, partners and augmentations. ``augment_robustness``'s
 authors set no seed: it draws from ``view.rng("augment_robustness")``.
 """
 
@@ -67,7 +69,8 @@ import torch
 import torch.nn.functional as F
 
 from .model_view import ModelView
-from .pgdl_conventions import resolve_layer, run_layers, shuffle_buffer_draws, task_rng
+from .pgdl_conventions import authors_seed, resolve_layer, shuffle_buffer_draws
+from .tf_random import op_seeds, stateful_uniform, uint32_to_float
 from .registry import MeasureError, measure
 
 _NATEKAR = ("Natekar & Sharma, 'Representation Based Complexity Measures for Predicting Generalization "
@@ -266,19 +269,26 @@ def saturate(x: torch.Tensor, factor: float) -> torch.Tensor:
 # Natekar & Sharma's augmentation and mixup
 
 
+def _tf_uniform(u, low: float, high: float) -> np.ndarray:
+    """``tf.random.uniform``'s value in [low, high) for its [0, 1) float32 draw ``u``: u (high - low) + low in float32."""
+    f = np.float32
+    return np.asarray(u, dtype=f) * (f(high) - f(low)) + f(low)
+
+
 def natekar_augment(x: torch.Tensor, u, zoom_index) -> torch.Tensor:
     """``DataAugmentor.augment`` with every random op of image i reading the uniform ``u[i]``.
 
-    flip (u < 0.5), hue + (0.1 u - 0.05), saturation x (0.6 + 0.6 u), brightness + (0.1 u - 0.05),
-    contrast x (0.7 + 0.3 u), then, when u >= 0.5, ``crop_and_resize`` at ``ZOOM_SCALES[zoom_index[i]]``.
+    flip (u < 0.5), hue + U(-0.05, 0.05), saturation x U(0.6, 1.2), brightness + U(-0.05, 0.05),
+    contrast x U(0.7, 1.0), each the float32 ``u (high - low) + low``, then, when u >= 0.5,
+    ``crop_and_resize`` at ``ZOOM_SCALES[zoom_index[i]]``.
     """
-    u = np.asarray(u, dtype=np.float64)
+    u = np.asarray(u, dtype=np.float32)
     flip = torch.as_tensor(u < 0.5, device=x.device)[:, None, None, None]
     x = torch.where(flip, hflip(x), x)
-    x = adjust_hue(x, 0.1 * u - 0.05)
-    x = adjust_saturation(x, 0.6 + 0.6 * u)
-    x = x + _per_image(0.1 * u - 0.05, x, 4)
-    x = adjust_contrast(x, 0.7 + 0.3 * u)
+    x = adjust_hue(x, _tf_uniform(u, -0.05, 0.05))
+    x = adjust_saturation(x, _tf_uniform(u, 0.6, 1.2))
+    x = x + _per_image(_tf_uniform(u, -0.05, 0.05), x, 4)
+    x = adjust_contrast(x, _tf_uniform(u, 0.7, 1.0))
     zoom = u >= 0.5
     if zoom.any():
         scales = np.asarray(ZOOM_SCALES)[np.asarray(zoom_index)]
@@ -287,16 +297,41 @@ def natekar_augment(x: torch.Tensor, u, zoom_index) -> torch.Tensor:
     return x
 
 
-def mixup_partners(labels, rng: np.random.Generator) -> np.ndarray:
-    """For each sample, its partner: a uniform random permutation within each class (itself possible).
+def natekar_draws(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The uniforms u (float32) and zoom indices of ``DataAugmentor(seed=seed).augment`` on a batch of ``count``.
 
-    As ``batchMixupLabelwiseLinear``; classes visited in increasing order, one permutation each.
+    ``DataAugmentor`` sets TensorFlow's global seed to ``seed`` and gives every random op the seed
+    ``seed`` too, so all its stateful ops share one Philox stream (``op_seeds(seed, seed)``), and the
+    dataset's map runs each op once per image: image k's flip, hue, saturation, brightness, contrast
+    and zoom choice all read the op's k-th draw, u_k. The crop's scale index (an int32 in [0, 16)) is
+    drawn only for the images that are zoomed (u >= 0.5): the j-th zoomed image gets the j-th draw's
+    32 bits mod 16.
     """
-    labels = np.asarray(labels)
-    partners = np.arange(len(labels))
-    for c in np.unique(labels):
-        members = np.flatnonzero(labels == c)
-        partners[members] = members[rng.permutation(len(members))]
+    bits = stateful_uniform(*op_seeds(seed, seed), np.arange(count))[:, 0]
+    u = uint32_to_float(bits)
+    zoomed = u >= 0.5
+    earlier = np.cumsum(zoomed) - zoomed  # zoomed images before each one
+    return u, (bits[earlier] % len(ZOOM_SCALES)).astype(np.int64)
+
+
+def mixup_partners(labels, seed: int = 2) -> np.ndarray:
+    """For each sample of a batch, its partner in ``batchMixupLabelwiseLinear(batch, seed)`` (itself possible).
+
+    As the authors: ``np.random.seed(seed)``; the batch sorted by its int32 labels (``np.argsort``,
+    numpy's default sort); then for each class 0 .. max label in turn, its block of the sorted batch
+    permuted by ``np.random.choice(block, replace=False, size=len(block))``, i.e. legacy
+    ``RandomState.permutation``. Sorted position p is paired with sorted position perm(p).
+    """
+    labels = np.asarray(labels).astype(np.int32)
+    order = np.argsort(labels)
+    counts = np.bincount(labels[order]) if len(labels) else np.zeros(0, dtype=np.int64)
+    edges = np.concatenate([[0], np.cumsum(counts)])
+    state = np.random.RandomState(seed)
+    shuffled = np.arange(len(labels))
+    for a, b in zip(edges[:-1], edges[1:]):
+        shuffled[a:b] = a + state.permutation(b - a)
+    partners = np.empty(len(labels), dtype=np.int64)
+    partners[order] = order[shuffled]
     return partners
 
 
@@ -316,14 +351,14 @@ def margins_at(view: ModelView, x: torch.Tensor, y: torch.Tensor, layer: str) ->
     """
     if view.num_classes < 2:
         raise MeasureError(f"model {view.model_id}: a margin needs at least 2 classes")
-    h = run_layers(view, x.to(_dtype(view)), stop=layer).detach().clone().requires_grad_(True)
-    z = run_layers(view, h, start=layer, grad=True).reshape(len(h), -1)
+    h = view.forward(x.to(_dtype(view)), layer, batch_size=len(x)).detach().clone().requires_grad_(True)
+    z = view.forward(h, after=layer, grad=True, batch_size=len(h)).reshape(len(h), -1)
     p = torch.softmax(z.detach(), dim=1).to(torch.float64).cpu().numpy()
     top = np.argsort(-p, axis=1, kind="stable")[:, :2]
     labels = y.cpu().numpy().astype(np.int64)
     right = top[:, 0] == labels
-    j = torch.as_tensor(np.where(right, top[:, 1], top[:, 0]))
-    i = torch.as_tensor(labels)
+    j = torch.as_tensor(np.where(right, top[:, 1], top[:, 0]), device=z.device)
+    i = torch.as_tensor(labels, device=z.device)
     with torch.enable_grad():
         diff = z.gather(1, i[:, None]).squeeze(1) - z.gather(1, j[:, None]).squeeze(1)
         (grad,) = torch.autograd.grad(diff.sum(), h)
@@ -332,14 +367,14 @@ def margins_at(view: ModelView, x: torch.Tensor, y: torch.Tensor, layer: str) ->
     return margins.cpu().numpy(), h.detach().reshape(len(h), -1).to(torch.float64).cpu().numpy()
 
 
-def _margin_score(view: ModelView, n: int, layer, batch_size: int, buffer: int, rng: np.random.Generator,
+def _margin_score(view: ModelView, n: int, layer, batch_size: int, buffer: int, seeds: tuple[int, int],
                   transform=None) -> float:
-    """-mean margin / (sqrt(trim_mean(var h, 0.05)) + 1e-7) over ``n`` shuffle-buffer draws in batches."""
+    """-mean margin / (sqrt(trim_mean(var h, 0.05)) + 1e-7) over ``n`` shuffle draws (dataset ``seeds``) in batches."""
     for name, value in (("n", n), ("batch_size", batch_size), ("buffer", buffer)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise MeasureError(f"model {view.model_id}: {name} must be a positive integer, got {value!r}")
     name = resolve_layer(view, layer)
-    index = shuffle_buffer_draws(np.arange(view.num_train), n, buffer, rng)
+    index = shuffle_buffer_draws(np.arange(view.num_train), n, buffer, seeds)
     margins, hidden = [], []
     for start in range(0, n, batch_size):
         chunk = torch.as_tensor(index[start : start + batch_size])
@@ -364,53 +399,61 @@ def _need_images(view: ModelView, name: str) -> None:
                            f"got {x.shape[1]} channels")
 
 
-@measure("conv_margin", source=f"{_NATEKAR} (complexityMargin, augment=None)", sign=1, version="2")
+def margin_seeds(view: ModelView, name: str, global_seed: int | None) -> tuple[int, int]:
+    """The shuffle's seeds in ``computeMargins``: ``shuffle(5000, seed=1)`` under TensorFlow's global seed.
+
+    No code on the authors' path to ``conv_margin`` and ``mixup_margin`` sets a global seed (None:
+    TensorFlow's default graph seed); ``augment_margin``'s ``DataAugmentor`` sets it to 0, which holds
+    when the next model's shuffle is built (for every model but a worker's first). Another op seed in
+    repeats >= 1 (``authors_seed``).
+    """
+    return op_seeds(global_seed, authors_seed(view, name, 1))
+
+
+@measure("conv_margin", source=f"{_NATEKAR} (complexityMargin, augment=None)", sign=1, version="3")
 def conv_margin(view: ModelView, n: int = 500, layer=None, batch_size: int = 50, buffer: int = 5000) -> float:
     """-mean normalized margin (z_i - z_j) / (||grad_h (z_i - z_j)|| + 1e-7) at the first conv layer (larger predicts a larger gap).
 
-    See the module docstring. Parameters: ``n`` shuffle-buffer draws (500, as the authors);
+    See the module docstring. Parameters: ``n`` shuffle draws (500, as the authors);
     ``layer`` the representation h (None: the first Conv2D/Dense; an index into
     ``view.layer_names`` or a layer name); ``batch_size`` samples per batch (50); ``buffer`` the
     shuffle buffer (5000).
     """
-    return _margin_score(view, n, layer, batch_size, buffer, task_rng(view, "conv_margin"))
+    return _margin_score(view, n, layer, batch_size, buffer, margin_seeds(view, "conv_margin", None))
 
 
-@measure("mixup_margin", source=f"{_NATEKAR} (complexityMargin, augment='mixup')", sign=1, version="2")
+@measure("mixup_margin", source=f"{_NATEKAR} (complexityMargin, augment='mixup')", sign=1, version="3")
 def mixup_margin(view: ModelView, n: int = 500, layer=None, batch_size: int = 50, buffer: int = 5000) -> float:
     """``conv_margin`` on midpoints of each image and a same-class partner of its batch (larger predicts a larger gap).
 
-    Partners: ``mixup_partners`` per batch (a uniform within-class permutation; an image may be its
-    own partner), from ``task_rng(view, "mixup_margin")`` after the samples. Parameters as ``conv_margin``.
+    Partners: ``mixup_partners(labels, 2)`` in every batch, as the authors' ``np.random.seed(2)`` per
+    batch (a within-class permutation; an image may be its own partner). Parameters as ``conv_margin``.
     """
-    rng = task_rng(view, "mixup_margin")
+    seed = authors_seed(view, "mixup_margin/partners", 2)
 
     def mix(x, y):
-        partners = torch.as_tensor(mixup_partners(y.numpy(), rng))
+        partners = torch.as_tensor(mixup_partners(y.cpu().numpy(), seed))
         return 0.5 * (x + x[partners])
 
-    return _margin_score(view, n, layer, batch_size, buffer, rng, mix)
+    return _margin_score(view, n, layer, batch_size, buffer, margin_seeds(view, "mixup_margin", None), mix)
 
 
-@measure("augment_margin", source=f"{_NATEKAR} (complexityMargin, augment='standard'; augment.py)", sign=1, version="2")
+@measure("augment_margin", source=f"{_NATEKAR} (complexityMargin, augment='standard'; augment.py)", sign=1, version="3")
 def augment_margin(view: ModelView, n: int = 500, layer=None, batch_size: int = 50, buffer: int = 5000) -> float:
     """``conv_margin`` on images augmented by ``natekar_augment`` (larger predicts a larger gap).
 
-    After the samples, ``task_rng(view, "augment_margin")`` draws ``batch_size`` uniforms u and as many
-    zoom scale indices, used position by position in every batch (see the module docstring).
-    Image inputs with 1 or 3 channels only. Parameters as ``conv_margin``.
+    Every batch gets the same ``natekar_draws(batch_size)`` (u and zoom indices, position by
+    position), as the authors' ``DataAugmentor(seed=0)`` built anew for each batch; the samples are
+    drawn with TensorFlow's global seed 0 (``margin_seeds``). Image inputs with 1 or 3 channels only.
+    Parameters as ``conv_margin``.
     """
     _need_images(view, "augment_margin")
-    rng = task_rng(view, "augment_margin")
-    state = {}  # drawn at the first batch, i.e. after the samples
+    u, zoom = natekar_draws(batch_size, authors_seed(view, "augment_margin/augment", 0))
 
     def augment(x, y):
-        if not state:
-            state["u"] = rng.random(batch_size)
-            state["zoom"] = rng.integers(0, len(ZOOM_SCALES), size=batch_size)
-        return natekar_augment(x, state["u"][: len(x)], state["zoom"][: len(x)])
+        return natekar_augment(x, u[: len(x)], zoom[: len(x)])
 
-    return _margin_score(view, n, layer, batch_size, buffer, rng, augment)
+    return _margin_score(view, n, layer, batch_size, buffer, margin_seeds(view, "augment_margin", 0), augment)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -470,7 +513,7 @@ def augment_robustness(view: ModelView, n: int = 64 * 201, penalties: Sequence[f
         except ValueError as exc:
             raise MeasureError(f"model {view.model_id}: augment_robustness: {exc}") from None
         batches = torch.cat([x, *augmented])
-        p = torch.softmax(run_layers(view, batches).reshape(len(batches), -1).to(torch.float64), dim=1)
+        p = torch.softmax(view.forward(batches).reshape(len(batches), -1).to(torch.float64).cpu(), dim=1)
         p = p.reshape(8, len(x), -1)
         p_max, label = p[0].max(dim=1)
         for penalty, pa in zip(penalties, p[1:]):

@@ -23,8 +23,8 @@ Conventions shared by both measures:
   spans a factor (upper / lower) ** (1 / 2**iterations), so the result is within half of that factor
   of the crossing (twice that in log terms for the 1 / scale^2 score).
 * Admissibility need not be monotone in the scale on a real network; bisection then finds one of the
-  crossings. The random draws are the same for every scale tried (common random numbers: every scale
-  regenerates them from the same seeds, derived from ``view.rng()``), so each trial is a
+  crossings. The random draws are the same for every scale tried (common random numbers: drawn once
+  from seeds derived from ``view.rng()`` and scaled for each trial), so each trial is a
   deterministic function of the scale, and reruns on the same model repeat exactly.
 * Tolerances are absolute differences of accuracy / error fractions (0.1 = 10 percentage points, as in
   Jiang et al.); a model whose baseline accuracy is at most ``tolerance`` (chance level on 10 classes)
@@ -67,6 +67,8 @@ class _Perturbed:
             raise MeasureError(f"model {view.model_id}: {name} needs a network with trainable parameters, it has none")
         self.base = [p.detach().clone() for p in self.params]
         self.x = x.to(device=self.base[0].device, dtype=self.base[0].dtype)
+        if self.x.dim() == 4:  # images in channels-last order, as ``ModelView.forward`` runs them (same values)
+            self.x = self.x.contiguous(memory_format=torch.channels_last)
         self.y = y.to(device=self.base[0].device, dtype=torch.long)
         self.size = len(self.y)
         self.batch = int(batch_size or view.batch_size)
@@ -153,9 +155,8 @@ def sharpness(view: ModelView, n: int | None = 100, tolerance: float = 0.1, step
       back into the box after each step. The perturbation breaks the tolerance when the accuracy at
       any point visited (the start, each step, the end) is below acc0 - ``tolerance``; each point is
       checked on the forward pass that computes its gradient, and an evaluation stops at the first
-      point that breaks it. The random start is drawn from the same seed (from
-      ``view.rng()``) for every alpha, so it is the same point of the unit box scaled by
-      alpha. ``steps=0`` checks the random point only.
+      point that breaks it. The random start is drawn once (from a seed from
+      ``view.rng()``), so every alpha tries the same point of the unit box scaled by alpha. ``steps=0`` checks the random point only.
     * Bisection on log(alpha) between ``alpha_min`` and ``alpha_max`` over ``iterations`` halvings
       (module docstring). alpha_max = 1 (100 % relative perturbation) breaks any trained network at
       once; VGGs trained to ~90-99 % on synthetic 32x32 data gave alpha' ~ 5e-3 (width 64, 2.2 M
@@ -180,6 +181,9 @@ def sharpness(view: ModelView, n: int | None = 100, tolerance: float = 0.1, step
             return float(1.0 / alpha_max**2)  # nothing can break the tolerance
         seed = int(_seed(view))
         magnitude = [w.abs() for w in model.base]
+        generator = torch.Generator().manual_seed(seed)  # the random start in the unit box, the same for every alpha
+        unit = [torch.rand(m.shape, generator=generator, dtype=m.dtype, device=generator.device).to(m.device) * 2 - 1
+                for m in magnitude]
         for p in model.params:
             p.requires_grad_(True)
 
@@ -198,10 +202,8 @@ def sharpness(view: ModelView, n: int | None = 100, tolerance: float = 0.1, step
             return count
 
         def admissible(alpha: float) -> bool:
-            generator = torch.Generator().manual_seed(seed)
             radius = [alpha * m for m in magnitude]
-            nu = [(torch.rand(r.shape, generator=generator, dtype=r.dtype, device=generator.device).to(r.device) * 2 - 1) * r
-                  for r in radius]
+            nu = [u * r for u, r in zip(unit, radius)]
             for _ in range(int(steps)):
                 model.load(nu)
                 if wrong_with_gradient() > limit:
@@ -236,8 +238,8 @@ def pacbayes_sigma(view: ModelView, n: int | None = 100, tolerance: float = 0.1,
     * The noise is isotropic and absolute (the same sigma for every kernel entry, bias and BatchNorm
       gamma/beta), as in Jiang et al.'s pacbayes.flatness (not its magnitude-aware variant).
     * The expectation is the mean over ``draws`` Monte-Carlo noise draws. Draw k is sigma * g_k with
-      g_k a standard normal vector regenerated for every sigma from its own fixed seed (a
-      ``torch.Generator`` seeded from ``view.rng()``), so the estimated error is a
+      g_k a standard normal vector drawn once from its own fixed seed (a ``torch.Generator`` seeded
+      from ``view.rng()``; the draws are kept, one copy of the parameters each), so the estimated error is a
       deterministic function of sigma and the same directions are compared at every scale. A trial
       stops as soon as the misclassified count summed over the draws already exceeds the allowance.
     * Bisection on log(sigma) between ``sigma_min`` and ``sigma_max`` over ``iterations`` halvings
@@ -264,14 +266,16 @@ def pacbayes_sigma(view: ModelView, n: int | None = 100, tolerance: float = 0.1,
         if limit >= draws * model.size:
             return float(1.0 / sigma_max**2)
         seeds = [int(s) for s in _seed(view, draws)]
+        directions = []  # g_k of each draw, drawn once: every sigma scales the same ones
 
         def admissible(sigma: float) -> bool:
             total = 0
-            for seed in seeds:
-                generator = torch.Generator().manual_seed(seed)
-                noise = [sigma * torch.randn(w.shape, generator=generator, dtype=w.dtype, device=generator.device).to(w.device)
-                         for w in model.base]
-                model.load(noise)
+            for k, seed in enumerate(seeds):
+                if k == len(directions):
+                    generator = torch.Generator().manual_seed(seed)
+                    directions.append([torch.randn(w.shape, generator=generator, dtype=w.dtype,
+                                                   device=generator.device).to(w.device) for w in model.base])
+                model.load([sigma * g for g in directions[k]])
                 total += model.wrong(limit - total)
                 if total > limit:
                     return False

@@ -80,6 +80,10 @@ from .batchnorm_folding import affine_layer, fold_batchnorm
 from .registry import MeasureError
 
 LAYER_SPECS = ("first", "middle", "last", "penultimate", "logits", "all")
+# Samples per batch of the pass ``activations`` runs: the same outputs as any other batch size, and
+# small batches keep a layer's outputs in the CPU cache (faster on a CPU: ``python -m benchmark.perf.fragmentation``
+# times batch sizes).
+ACTIVATION_BATCH = 64
 
 
 class ModelView:
@@ -283,7 +287,7 @@ class ModelView:
 
     def _batch(self, x: torch.Tensor) -> torch.Tensor:
         """A batch on ``device``; images in channels-last memory order (same values, up to float rounding,
-        and about 1.4x faster convolutions on a CPU thread for a task-1 VGG)."""
+        and faster convolutions on a CPU thread, see ``python -m benchmark.perf.fragmentation``)."""
         x = x.to(self.device)
         return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
 
@@ -291,9 +295,10 @@ class ModelView:
     def activations(self, layer: str | int, n: int | None = None) -> torch.Tensor:
         """Outputs of ``layer`` (any ``layer`` spec but "all") for the shared sample ``sample(n)``, cached.
 
-        One streamed pass over the sample captures every hidden layer and the logits at once; as many
-        as fit in ``cache_bytes`` are kept (the requested one always), so the measures of a model
-        that look at the same layers share one forward pass, and memory stays bounded.
+        One streamed pass over the sample (in batches of at most ``ACTIVATION_BATCH``) captures every
+        hidden layer and the logits at once, each stored contiguous in NCHW order; as many as fit in
+        ``cache_bytes`` are kept (the requested one always), so the measures of a model that look at
+        the same layers share one forward pass, and memory stays bounded.
         """
         layer = self.layer(layer)
         n_samples = len(self.sample_indices(n))
@@ -304,12 +309,13 @@ class ModelView:
         x, _ = self.sample(n)
         wanted = set(self.hidden_layers) | {layer, self.layer_names[-1]}
         chunks: dict[str, list[torch.Tensor]] = {name: [] for name in wanted}
-        for start in range(0, len(x), self.batch_size):
-            h = self._batch(x[start : start + self.batch_size])
+        step = min(self.batch_size, ACTIVATION_BATCH)
+        for start in range(0, len(x), step):
+            h = self._batch(x[start : start + step])
             for name, module in self.network.named_children():
                 h = module(h)
                 if name in chunks:
-                    chunks[name].append(h)
+                    chunks[name].append(h.contiguous())  # stored in NCHW order: the statistics flatten it
         self.forward_passes += 1
         computed = {name: torch.cat(parts) for name, parts in chunks.items() if parts}
         self._store(key, computed[layer])

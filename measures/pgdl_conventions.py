@@ -8,29 +8,27 @@ of its habits decide what those measures compute, so they live here, once:
   ``units``" (the first Conv2D or Dense, its built-in activation included, before any separate
   BatchNorm or Activation layer): ``first_weighted_layer``.
 * **Sampling.** Their samples come from ``dataset.repeat(-1).shuffle(B)`` (Natekar & Sharma: B = 5000;
-  Lassance et al. per class: B = 100). ``tf.data``'s shuffle keeps a buffer of the next B elements of
-  the stream, emits a uniformly chosen one and refills its slot with the next stream element.
-  ``shuffle_buffer_draws`` runs that algorithm with a numpy generator: the draws have the distribution
-  of TensorFlow's (a dataset smaller than B is sampled nearly with replacement, a larger one favours
-  its first elements), not its exact values, which depend on TensorFlow's own generator.
+  Lassance et al. per class: B = 100). ``shuffle_buffer_draws`` runs ``tf.data``'s shuffle
+  (``tf_random.shuffle_draws``): with the authors' seeds it yields TensorFlow's samples element for
+  element; unseeded, it draws the seeds from a numpy generator.
 * **Seeds.** Natekar & Sharma's code fixes its seeds (``shuffle(5000, seed=1)``, ``DataAugmentor(seed=0)``,
   ``np.random.seed(2)``), so every model of a task is measured on the same samples, mixup partners and
-  augmentations. Their ports draw from ``task_rng``, seeded by the task and the measure only, to do
-  the same (common random numbers: model-to-model differences are not sampling noise).
-* **Forward passes.** Every forward pass of the winners' ports goes through ``run_layers``.
+  augmentations; their ports use those seeds (``authors_seed``: repeat 0 the authors' own, another
+  repeat another seed shared by the task's models) and TensorFlow's generator (``tf_random``), so they
+  draw what the authors' code draws.
+* **Forward passes.** The ports run the network through ``view.forward`` in float32, as the authors' Keras models.
 """
 
 from __future__ import annotations
 
 
 import numpy as np
-import torch
 
+from . import tf_random
 from .model_view import ModelView
 from .registry import MeasureError
 
 WEIGHT_LAYERS = ("Conv2D", "Dense")  # the layer classes whose Keras config has `filters` or `units`
-BATCH = 256  # forward-pass batch size (results do not depend on it beyond float rounding)
 
 
 def task_rng(view: ModelView, name: str) -> np.random.Generator:
@@ -67,45 +65,24 @@ def resolve_layer(view: ModelView, layer) -> str:
     raise MeasureError(f"model {view.model_id}: layer must be None, a layer index or a layer name; got {layer!r}")
 
 
-def shuffle_buffer_draws(stream, count: int, buffer_size: int, rng: np.random.Generator) -> np.ndarray:
-    """The first ``count`` elements of ``tf.data``'s ``shuffle(buffer_size)`` over ``stream`` repeated forever.
+def shuffle_buffer_draws(stream, count: int, buffer_size: int, seeds) -> np.ndarray:
+    """The first ``count`` elements of ``tf.data``'s ``repeat(-1).shuffle(buffer_size)`` over ``stream``.
 
-    ``stream``: the elements in dataset order (e.g. training indices), non-empty; it is cycled, as
-    ``repeat(-1)`` before ``shuffle`` does. The buffer starts with the first ``buffer_size`` stream
-    elements; each draw takes a uniform position of the buffer and puts the next stream element there.
+    ``stream``: the elements in dataset order (e.g. training indices), non-empty, cycled as
+    ``repeat(-1)`` does. ``seeds``: the dataset's (seed, seed2) (``tf_random.op_seeds``): TensorFlow's
+    own draws, element for element; or a numpy generator for an unseeded shuffle, whose two 64-bit
+    seeds it draws (TensorFlow draws them from the system there). ``tf_random.shuffle_draws`` runs
+    TensorFlow's buffer algorithm.
     """
-    stream = np.asarray(stream)
-    if len(stream) == 0:
-        raise ValueError("shuffle_buffer_draws needs a non-empty stream")
-    buffer = stream[np.arange(buffer_size) % len(stream)].copy()
-    following = buffer_size
-    out = np.empty(count, dtype=stream.dtype)
-    for i, slot in enumerate(rng.integers(0, buffer_size, size=count)):
-        out[i] = buffer[slot]
-        buffer[slot] = stream[following % len(stream)]
-        following += 1
-    return out
+    if isinstance(seeds, np.random.Generator):
+        seeds = tuple(int(s) for s in seeds.integers(1, 2**63, size=2))
+    return tf_random.shuffle_draws(stream, count, buffer_size, *seeds)
 
 
-def run_layers(view: ModelView, x: torch.Tensor, stop: str | None = None, start: str | None = None,
-               grad: bool = False, batch_size: int = BATCH) -> torch.Tensor:
-    """The output of layer ``stop`` (the logits when None) for the input of the layer after ``start``.
+def authors_seed(view: ModelView, name: str, seed: int) -> int:
+    """The seed the authors fixed (``seed``) in repeat 0; in repeat k >= 1 another, from ``task_rng(view, name)``.
 
-    ``start`` None: ``x`` is the network's input; otherwise ``x`` is ``start``'s output. Batches of
-    ``batch_size``; with ``grad`` the pass is differentiable (one batch, no inference mode).
+    Every model of a task gets the same seed in a repeat, as the authors' fixed seeds give them.
     """
-    names = view.layer_names
-    first = 0 if start is None else names.index(start) + 1
-    last = len(names) if stop is None else names.index(stop) + 1
-    modules = list(view.network.children())[first:last]
-
-    def run(h):
-        for module in modules:
-            h = module(h)
-        return h
-
-    if grad:
-        with torch.enable_grad():
-            return run(x)
-    with torch.no_grad():
-        return torch.cat([run(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+    other = int(task_rng(view, name).integers(1, 2**31 - 1))
+    return int(seed) if view.repeat == 0 else other

@@ -47,9 +47,16 @@ def _representation(h, name: str = "h") -> torch.Tensor:
         raise ValueError(f"{name} must have shape (N, C, ...) or (N, F), got shape {tuple(h.shape)}")
     if h.shape[0] == 0 or math.prod(h.shape[1:]) == 0:
         raise ValueError(f"{name} is empty: shape {tuple(h.shape)}")
-    if not bool(torch.isfinite(h).all()):
+    if not _finite(h):
         raise ValueError(f"{name} contains NaN or infinite values")
     return h
+
+
+def _finite(h: torch.Tensor) -> bool:
+    """No NaN and no infinity in ``h``: its smallest and largest entries are finite (one pass, no mask;
+    NaN propagates into both)."""
+    low, high = torch.aminmax(h)
+    return bool(torch.isfinite(low) & torch.isfinite(high))
 
 
 def _labels(labels, n: int, num_classes: int | None = None) -> np.ndarray:
@@ -76,8 +83,10 @@ def _labels(labels, n: int, num_classes: int | None = None) -> np.ndarray:
 
 
 def _zero_maps(h: torch.Tensor) -> torch.Tensor:
-    """(N, C) bool: channel c of sample i is exactly zero over its whole feature map."""
-    return (h == 0).reshape(h.shape[0], h.shape[1], -1).all(dim=2)
+    """(N, C) bool: channel c of sample i is exactly zero over its whole feature map (its smallest and
+    largest entries are 0; ``h`` is finite)."""
+    low, high = torch.aminmax(h.reshape(h.shape[0], h.shape[1], -1), dim=2)
+    return (low == 0) & (high == 0)
 
 
 def channel_sparsity(h) -> float:
@@ -99,7 +108,7 @@ def element_sparsity(h) -> float:
     zeros so that larger means sparser. Range [0, 1].
     """
     h = _representation(h)
-    return float((h == 0).double().mean())
+    return float(h.numel() - torch.count_nonzero(h)) / h.numel()
 
 
 def dead_units(h) -> float:
@@ -312,19 +321,15 @@ def silhouette(h, labels, *, pool: str | None = None, pca: int | None = None) ->
 def silhouette_score(x, labels, chunk: int = 8192) -> float:
     """``sklearn.metrics.silhouette_score(x, labels)`` (Euclidean) by exact pairwise distances in torch.
 
-    The Gram matrix x x^T (N x N) is one matrix product in float64, accumulated over chunks of
-    ``chunk`` features so that a float32 (N, D) input is never copied whole to float64; distances
-    are sqrt(max(|x_i|^2 + |x_j|^2 - 2 x_i.x_j, 0)) with a zero diagonal, as sklearn computes them
-    (sklearn rounds them to float32 for a float32 input: the two agree to about 1e-7). A sample alone
-    in its class scores 0, as in sklearn.
+    The Gram matrix x x^T (N x N) is computed in float64 (its upper triangle by row blocks, see
+    ``_gram``), accumulated over chunks of ``chunk`` features so that a float32 (N, D) input is
+    never copied whole to float64; distances are sqrt(max(|x_i|^2 + |x_j|^2 - 2 x_i.x_j, 0)) with a
+    zero diagonal, as sklearn computes them (sklearn rounds them to float32 for a float32 input: the
+    two agree to about 1e-7). A sample alone in its class scores 0, as in sklearn.
     """
     x = torch.as_tensor(x)
     y = torch.as_tensor(np.unique(np.asarray(labels), return_inverse=True)[1].reshape(-1), device=x.device)
-    n = x.shape[0]
-    gram = torch.zeros((n, n), dtype=torch.float64, device=x.device)
-    for start in range(0, x.shape[1], chunk):
-        part = x[:, start : start + chunk].to(torch.float64)
-        gram += part @ part.T
+    gram = _gram(x, chunk)
     squared = gram.diagonal().clone()
     distances = (squared[:, None] + squared[None, :] - 2.0 * gram).clamp_(min=0.0).sqrt_()
     distances.fill_diagonal_(0.0)
@@ -340,23 +345,58 @@ def silhouette_score(x, labels, chunk: int = 8192) -> float:
     return float(score.mean())
 
 
+def _gram(x: torch.Tensor, chunk: int, blocks: int = 8) -> torch.Tensor:
+    """x x^T in float64, by row blocks on and above the diagonal only, mirrored (the Gram matrix is
+    symmetric: about half the multiply-adds of one full product), over chunks of ``chunk`` features."""
+    n = x.shape[0]
+    gram = torch.zeros((n, n), dtype=torch.float64, device=x.device)
+    edges = np.linspace(0, n, min(blocks, n) + 1).astype(int)
+    for start in range(0, x.shape[1], chunk):
+        part = x[:, start : start + chunk].to(torch.float64)
+        for low, high in zip(edges[:-1], edges[1:]):
+            gram[low:high, low:].addmm_(part[low:high], part[low:].T)
+    upper = torch.triu(gram, diagonal=1)
+    return upper + upper.T + torch.diag(gram.diagonal())
+
+
 def calinski_harabasz(h, labels, *, pool: str | None = None, pca: int | None = None) -> float:
     """Calinski-Harabasz index (variance ratio) of the true-label clusters (higher = better).
 
     Calinski & Harabasz, "A dendrite method for cluster analysis", Comm. in Statistics 3(1), 1974;
-    ``sklearn.metrics.calinski_harabasz_score`` on ``representation_features(h, pool, pca)``:
+    ``sklearn.metrics.calinski_harabasz_score`` (as ``calinski_harabasz_score`` computes it) on
+    ``representation_features(h, pool, pca)``:
     [tr(B) / (k - 1)] / [tr(W) / (N - k)] for k classes. Range [0, inf). Conventions: NaN when all
     N representations are identical; +inf when every class collapses to one point but the classes
     differ (sklearn would return 1.0).
     """
-    from sklearn.metrics import calinski_harabasz_score
-
     x, y = _clustering_inputs(h, labels, pool, pca)
     if _all_identical(x):
         return float("nan")
     if all(_all_identical(x[y == k]) for k in np.unique(y)):
         return float("inf")
-    return float(calinski_harabasz_score(x, y))
+    return calinski_harabasz_score(x, y)
+
+
+def calinski_harabasz_score(x, labels, chunk: int = 8192) -> float:
+    """``sklearn.metrics.calinski_harabasz_score(x, labels)``, in float64 torch over chunks of ``chunk`` features.
+
+    sklearn's sums, the same way: B = sum_k n_k |m_k - m|^2 and W = sum_k sum_{i in k} |x_i - m_k|^2
+    (m the mean, m_k the mean of class k, all in float64), score (B / (k - 1)) / (W / (N - k)), 1.0
+    when W = 0; by feature chunks, so that a float32 (N, D) input is never copied whole to float64.
+    The class means are one matrix product, so the sums round differently from sklearn's (to ~1e-15).
+    """
+    x = torch.as_tensor(x)
+    y = torch.as_tensor(np.unique(np.asarray(labels), return_inverse=True)[1].reshape(-1), device=x.device)
+    onehot = torch.nn.functional.one_hot(y, int(y.max()) + 1).to(torch.float64)
+    sizes = onehot.sum(dim=0)
+    between = within = 0.0
+    for start in range(0, x.shape[1], chunk):
+        part = x[:, start : start + chunk].to(torch.float64)
+        means = (onehot.T @ part) / sizes[:, None]
+        between += float((sizes * (means - part.mean(dim=0)).square().sum(dim=1)).sum())
+        within += float((part - means[y]).square().sum())
+    n, k = x.shape[0], len(sizes)
+    return 1.0 if within == 0.0 else float(between * (n - k) / (within * (k - 1.0)))
 
 
 # -- all statistics of all layers of a model ------------------------------------------------------

@@ -13,13 +13,14 @@ docs/fidelity.md lists, per measure, every remaining difference from the authors
 agreement measured against it. Shared conventions (layer rule, tf.data sampling, forward passes) are
 in ``pgdl_conventions.py``.
 
-Randomness. Reruns repeat exactly. The DBI samples come from ``task_rng(view, "dbi_first_conv")``,
-the same for every model of a task as the authors' fixed seed gives them; the product
+Randomness. Reruns repeat exactly. The DBI samples are TensorFlow's own draws under the authors'
+fixed seeds (``dbi_seeds``), the same for every model of a task; the product
 ``dbi_times_lwm`` uses the same draws (the LWM factor draws nothing), so it equals
 ``dbi_first_conv * (1 - label_mixup_accuracy)`` with the same parameters, bit for bit. VPM's authors
 set no seed: its draws come from ``view.rng("vpm_label_variation")``, different for every model.
 
-Forward passes run without gradients in batches of 256; the final arithmetic is float64.
+Forward passes run through ``view.forward`` without gradients, in float32 as the authors' Keras models; the final
+arithmetic is float64.
 Impossible cases (no Conv2D/Dense layer, fewer than 2 classes, too few samples) raise ``MeasureError``
 naming the model.
 """
@@ -31,7 +32,8 @@ import torch
 import torch.nn.functional as F
 
 from .model_view import ModelView
-from .pgdl_conventions import resolve_layer, run_layers, shuffle_buffer_draws, task_rng
+from .pgdl_conventions import authors_seed, resolve_layer, shuffle_buffer_draws
+from .tf_random import op_seeds
 from .registry import MeasureError, measure
 
 _NATEKAR = ("Natekar & Sharma, 'Representation Based Complexity Measures for Predicting Generalization "
@@ -75,8 +77,13 @@ def pooled_features(h, pool: int = 4) -> np.ndarray:
     return h.reshape(len(h), -1).to(torch.float64).numpy()
 
 
-def _dbi(view: ModelView, rng: np.random.Generator, layer, pool: int, rounds: int, samples: int,
-         buffer: int) -> float:
+def dbi_seeds(view: ModelView) -> tuple[int, int]:
+    """The shuffle's seeds in ``complexityDB``: ``shuffle(5000, seed=1)`` right after ``DataAugmentor``
+    set TensorFlow's global seed to 0 (another op seed in repeats >= 1, ``authors_seed``)."""
+    return op_seeds(0, authors_seed(view, "dbi_first_conv", 1))
+
+
+def _dbi(view: ModelView, layer, pool: int, rounds: int, samples: int, buffer: int) -> float:
     from sklearn.metrics import davies_bouldin_score
 
     name = resolve_layer(view, layer)
@@ -88,14 +95,14 @@ def _dbi(view: ModelView, rng: np.random.Generator, layer, pool: int, rounds: in
     if len(np.unique(labels)) < 2:
         raise MeasureError(f"model {view.model_id}: the Davies-Bouldin index needs at least 2 classes "
                            f"in the training set")
-    draws = shuffle_buffer_draws(np.arange(len(labels)), rounds * samples, buffer, rng)
+    draws = shuffle_buffer_draws(np.arange(len(labels)), rounds * samples, buffer, dbi_seeds(view))
     scores = []
     for r in range(rounds):
         index = draws[r * samples : (r + 1) * samples]
         y = labels[index]
         if not 2 <= len(np.unique(y)) < samples:  # davies_bouldin_score's own requirement
             continue  # skipped, not redrawn
-        h = run_layers(view, view.x_train[torch.as_tensor(index)], name)
+        h = view.forward(view.x_train[torch.as_tensor(index)], name, batch_size=samples).cpu()
         scores.append(float(davies_bouldin_score(pooled_features(h, pool), y)))
     if not scores:
         raise MeasureError(f"model {view.model_id}: no round of {samples} samples held between 2 and "
@@ -103,7 +110,7 @@ def _dbi(view: ModelView, rng: np.random.Generator, layer, pool: int, rounds: in
     return float(np.mean(np.asarray(scores, dtype=np.float64)))
 
 
-@measure("dbi_first_conv", source=f"{_NATEKAR}; sklearn.metrics.davies_bouldin_score", sign=1, version="2")
+@measure("dbi_first_conv", source=f"{_NATEKAR}; sklearn.metrics.davies_bouldin_score", sign=1, version="3")
 def dbi_first_conv(view: ModelView, layer=None, pool=4, rounds=10, samples=120, buffer=5000) -> float:
     """Davies-Bouldin index of the true-label clusters of the first conv layer's max-pooled output (sign +1).
 
@@ -122,7 +129,8 @@ def dbi_first_conv(view: ModelView, layer=None, pool=4, rounds=10, samples=120, 
         samples: training samples per round (default 120: the authors' three batches of 40).
         buffer: the shuffle buffer (default 5000): the ``rounds * samples`` samples are the first
             draws of ``tf.data``'s ``repeat().shuffle(buffer)`` over the training set
-            (``shuffle_buffer_draws``), consecutive rounds taking consecutive draws, so a set smaller
+            (``shuffle_buffer_draws`` with TensorFlow's draws under the authors' seeds, ``dbi_seeds``),
+            consecutive rounds taking consecutive draws, so a set smaller
             than the buffer is sampled nearly with replacement, as in the authors' code.
 
     Each round: ``sklearn.metrics.davies_bouldin_score`` of the flattened pooled features (float64)
@@ -130,7 +138,7 @@ def dbi_first_conv(view: ModelView, layer=None, pool=4, rounds=10, samples=120, 
     sample holds fewer than 2 classes, or as many classes as samples, is skipped, not redrawn (the
     authors' code stops with an error there); the value is the mean over the rounds kept.
     """
-    return _dbi(view, task_rng(view, "dbi_first_conv"), layer, pool, rounds, samples, buffer)
+    return _dbi(view, layer, pool, rounds, samples, buffer)
 
 
 # -- label-wise mixup accuracy -------------------------------------------------------------------------
@@ -157,7 +165,7 @@ def _lwm(view: ModelView, batches: int, per_class: int) -> float:
             owners.append(np.full(len(i), c, dtype=np.int64))
         if not mixed:
             continue
-        predicted = run_layers(view, torch.cat(mixed)).argmax(dim=1).numpy()
+        predicted = view.forward(torch.cat(mixed)).argmax(dim=1).cpu().numpy()
         owner = np.concatenate(owners)
         for c in np.unique(owner):
             accuracy[c].append(float(np.mean(predicted[owner == c] == c)))
@@ -184,16 +192,16 @@ def label_mixup_accuracy(view: ModelView, batches=10, per_class=10) -> float:
     return _lwm(view, batches, per_class)
 
 
-@measure("dbi_times_lwm", source=f"{_NATEKAR} (the winning score DBI x (1 - LWM))", sign=1, version="2")
+@measure("dbi_times_lwm", source=f"{_NATEKAR} (the winning score DBI x (1 - LWM))", sign=1, version="3")
 def dbi_times_lwm(view: ModelView, layer=None, pool=4, rounds=10, samples=120, buffer=5000, batches=10,
                   per_class=10) -> float:
     """dbi_first_conv x (1 - label_mixup_accuracy), the PGDL winner's score (sign +1).
 
     Both factors are computed exactly as the standalone measures with the same parameters and the
-    same random draws (``task_rng(view, "dbi_first_conv")``), so the value equals the product of the two
+    same random draws (``dbi_seeds``), so the value equals the product of the two
     registered measures, as ``complexity(model, dataset, program_dir)`` of the authors' submission.
     """
-    dbi = _dbi(view, task_rng(view, "dbi_first_conv"), layer, pool, rounds, samples, buffer)
+    dbi = _dbi(view, layer, pool, rounds, samples, buffer)
     lwm = _lwm(view, batches, per_class)
     return float(dbi * (1.0 - lwm))
 
@@ -284,7 +292,7 @@ def mixup_sample(view: ModelView, rng: np.random.Generator, n: int, alpha: float
     return x_mix, y_mix
 
 
-@measure("vpm_label_variation", source=_LASSANCE, sign=1, version="2")
+@measure("vpm_label_variation", source=_LASSANCE, sign=1, version="3")
 def vpm_label_variation(view: ModelView, n=500, alpha=2.0, k=1, layer=None, buffer=100) -> float:
     """Label variation tr(Y^T L Y) / (4 n) of mixup samples on the 1-NN graph of the last layer's input (sign +1).
 
@@ -316,7 +324,7 @@ def vpm_label_variation(view: ModelView, n=500, alpha=2.0, k=1, layer=None, buff
     if len(x_mix) <= k:
         raise MeasureError(f"model {view.model_id}: vpm_label_variation needs more than k={k} samples, "
                            f"has {len(x_mix)} ({n} // {view.num_classes} per class)")
-    features = x_mix if name is None else run_layers(view, x_mix, name)
+    features = x_mix if name is None else view.forward(x_mix, name).cpu()
     try:
         return label_variation(features.reshape(len(features), -1).to(torch.float64).numpy(), y_mix, k, n)
     except ValueError as exc:

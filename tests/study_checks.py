@@ -116,9 +116,11 @@ def check_weight_norm(out: Path, zoo_name: str) -> dict:
             else:
                 assert row["max_logit_change"] < 1e-4
     zoo_data = data["zoo"]
-    gaps = np.array([task.gap(m) for m in zoo_data["models"]])
-    assert np.allclose(zoo_data["gaps"], gaps)
-    frag, norm = np.array(zoo_data["values"]["fragmentation"]), np.array(zoo_data["values"]["weight_norm"])
+    assert np.allclose(zoo_data["gaps"], [task.gap(m) for m in zoo_data["models"]])
+    kept = [i for i, m in enumerate(zoo_data["models"]) if m in zoo_data["trained"]]
+    assert zoo_data["scores"]["fragmentation"]["n"] == len(kept)
+    gaps = np.array([task.gap(m) for m in zoo_data["models"]])[kept]
+    frag, norm = (np.array(zoo_data["values"][q])[kept] for q in ("fragmentation", "weight_norm"))
     tau = stats.kendalltau(frag, gaps).statistic
     assert zoo_data["scores"]["fragmentation"]["kendall_tau"] == pytest.approx(tau, nan_ok=True)
     # partial rank correlation: correlation of the residuals of the ranks regressed on the control
@@ -148,6 +150,11 @@ def check_training(out: Path, zoo_name: str) -> dict:
             x, y = np.array(curve[q]), np.array(curve["test_error"])
             expected = stats.spearmanr(x, y).statistic if np.ptp(x) and np.ptp(y) else math.nan
             assert curve[f"spearman_{q}"] == pytest.approx(expected, nan_ok=True)
+            late = curve["late_from_epoch"]
+            assert late == (epochs + 1) // 3
+            x, y = x[late:], y[late:]
+            expected = stats.spearmanr(x, y).statistic if np.ptp(x) and np.ptp(y) else math.nan
+            assert curve[f"spearman_{q}_late"] == pytest.approx(expected, nan_ok=True)
         # the final checkpoint's fragmentation, recomputed on the zoo's model through the registry
         value = measures.get("fragmentation")(view(task, model_id), **data["params"])
         assert curve["fragmentation"][-1] == value
@@ -163,12 +170,15 @@ def check_layers(out: Path, zoo_name: str) -> dict:
     data = results(out)
     task = zoo(zoo_name)
     figure_ok(out / "fragmentation_layers.png")
-    gaps = np.array([task.gap(m) for m in task.model_ids])
     for part, values in data["values"].items():
-        vector = np.array([values[f"model_{m}"] for m in task.model_ids])
+        kept = [m for m in data["trained"] if not math.isnan(values[f"model_{m}"])]
+        gaps = np.array([task.gap(m) for m in kept])
+        vector = np.array([values[f"model_{m}"] for m in kept])
+        assert data["scores"][part]["n"] == len(kept)
         assert data["scores"][part]["kendall_tau"] == pytest.approx(stats.kendalltau(vector, gaps).statistic,
                                                                     nan_ok=True)
-        assert data["scores"][part]["cmi"] == pytest.approx(conditional_mutual_information(values, task).cmi)
+        if len(kept) == len(task.model_ids):  # the whole zoo: the official score on the task itself
+            assert data["scores"][part]["cmi"] == pytest.approx(conditional_mutual_information(values, task).cmi)
     last = len(data["layers"]) - 2  # the deepest hidden layer, recomputed here
     model_id = task.model_ids[0]
     value = measures.get("fragmentation_hidden")(view(task, model_id), layer=last, **data["params"])
@@ -217,4 +227,21 @@ def check_bn(out: Path, zoo_name: str) -> dict:
     assert float(row["unit_cluster_size"]) == pytest.approx(np.mean(sizes), rel=1e-9)
     errors = [1 - task.test_acc(m) for m in task.model_ids if not task.hparams(m)["batchnorm"]]
     assert sorted(data["test_error"]["nobn"]) == pytest.approx(sorted(errors), abs=1e-12)
+    # the paired comparison of twins (same seed), recomputed with scipy from the per-model rows
+    seed_of = {m: task.hparams(m)["seed"] for m in task.model_ids}
+    for key, entry in data["paired"]["layers"].items():
+        stat, index = key.split("|")
+        pick = {(seed_of[r["model"]], r["batchnorm"] == "True"): float(r[stat]) for r in rows
+                if r["layer_index"] == index}
+        seeds = sorted({s for s, _ in pick})
+        diff = np.array([pick[(s, True)] - pick[(s, False)] for s in seeds])
+        assert entry["pairs"] == len(seeds) and entry["bn_higher"] == int(np.sum(diff > 0))
+        assert entry["mean_difference"] == pytest.approx(diff.mean(), abs=1e-12)
+        expected = stats.ttest_rel([pick[(s, True)] for s in seeds], [pick[(s, False)] for s in seeds]).pvalue
+        assert entry["p"] == pytest.approx(expected, nan_ok=True) or np.ptp(diff) == 0
+    error = {m: 1 - task.test_acc(m) for m in task.model_ids}
+    seeds = sorted({seed_of[m] for m in task.model_ids})
+    twin = {(seed_of[m], bool(task.hparams(m)["batchnorm"])): error[m] for m in task.model_ids}
+    diff = [twin[(s, True)] - twin[(s, False)] for s in seeds]
+    assert data["paired"]["test_error"]["mean_difference"] == pytest.approx(np.mean(diff), abs=1e-12)
     return data

@@ -18,7 +18,7 @@ import study_checks
 from benchmark.studies import STUDIES, run_study
 from benchmark.studies import bn, fragmentation_dd, fragmentation_layers, fragmentation_training
 from benchmark.studies import fragmentation_weight_norm as weight_norm
-from benchmark.studies.common import partial_spearman, spearman
+from benchmark.studies.common import partial_spearman, spearman, subset_arrays, trained_models, zoo_scores
 from task_loaders import zoo
 from task_loaders.architectures import mlp, vgg
 from task_loaders.keras_layers import build_network
@@ -144,6 +144,45 @@ def test_partial_spearman_matches_the_residual_definition_and_scipy():
     assert partial_spearman(x, y, rng.normal(size=40))[0] == pytest.approx(spearman(x, y), abs=0.1)
     assert spearman(x, y) == pytest.approx(stats.spearmanr(x, y).statistic)
     assert math.isnan(spearman([1, 1, 1], [1, 2, 3]))
+
+
+class _Zoo:
+    """A task stand-in: four models on a grid of two hyperparameters, one of them diverged."""
+
+    model_ids = ["0", "1", "2", "3"]
+    accs = {"0": 0.9, "1": 0.4, "2": 0.3, "3": 0.8}  # model 2 = always the most common label (3 of 10)
+    gaps_ = {"0": 0.1, "1": 0.05, "2": -0.02, "3": 0.2}
+
+    class grid:
+        names = ["a", "b"]
+        values = {"a": [1, 2], "b": [10, 20]}
+
+    def train_split(self):
+        return None, torch.tensor([0, 0, 0, 1, 2, 3, 4, 5, 6, 7])
+
+    def train_acc(self, m):
+        return self.accs[m]
+
+    def gap(self, m):
+        return self.gaps_[m]
+
+    def gaps(self):
+        return np.array([self.gaps_[m] for m in self.model_ids])
+
+    def hparams(self, m):
+        return {"a": [1, 2][int(m) % 2], "b": [10, 20][int(m) // 2]}
+
+
+def test_trained_models_leave_out_a_model_no_better_than_the_constant_guess():
+    zoo_ = _Zoo()
+    assert trained_models(zoo_) == ["0", "1", "3"]
+    arrays = subset_arrays(zoo_, ["0", "3"])
+    assert arrays.keys == ["model_0", "model_3"] and arrays.gaps.tolist() == [0.1, 0.2]
+    assert {k: v.tolist() for k, v in arrays.codes.items()} == {"a": [0, 1], "b": [0, 1]}
+    # a measure undefined (NaN) on model 1 is scored over models 0 and 3 only; they order as the gaps do
+    scored = zoo_scores(zoo_, ["0", "1", "3"], {"0": 1.0, "1": math.nan, "2": 5.0, "3": 2.0})
+    assert scored["n"] == 2 and scored["kendall_tau"] == pytest.approx(1.0) and scored["spearman"] == pytest.approx(1.0)
+    assert math.isnan(zoo_scores(zoo_, ["0"], {"0": 1.0})["cmi"])
 
 
 def test_double_descent_shape():

@@ -11,6 +11,7 @@ import torch
 import measures
 from measures import MeasureError, ModelView
 from measures.pgdl_conventions import first_weighted_layer, shuffle_buffer_draws
+from measures.tf_random import shuffle_draws
 from measures.winners import (knn_adjacency, label_variation, mixup_sample, normalized_laplacian,
                               pooled_features)
 from task_loaders import architectures, build_network
@@ -149,29 +150,17 @@ def test_dbi_needs_two_classes_and_enough_samples():
 # -- the tf.data shuffle buffer ----------------------------------------------------------------------
 
 
-class _Slots:
-    """A stand-in generator whose ``integers`` returns given buffer slots."""
-
-    def __init__(self, slots):
-        self.slots = np.asarray(slots)
-
-    def integers(self, low, high, size):
-        assert low == 0 and (self.slots < high).all() and size == len(self.slots)
-        return self.slots
-
-
-def test_shuffle_buffer_draws_by_hand():
-    # buffer 3 over the stream 10, 11, 12, 13 repeated: buffer [10, 11, 12]; slot 1 -> 11, refilled by 13;
-    # slot 1 -> 13, refilled by 10 (the stream starts over); slot 0 -> 10, refilled by 11; slot 2 -> 12
-    stream = np.array([10, 11, 12, 13])
-    np.testing.assert_array_equal(shuffle_buffer_draws(stream, 4, 3, _Slots([1, 1, 0, 2])), [11, 13, 10, 12])
-    # a buffer larger than the stream holds repeated elements: the same element can come out twice in a row
-    np.testing.assert_array_equal(shuffle_buffer_draws(stream, 2, 6, _Slots([0, 4])), [10, 10])
+def test_shuffle_buffer_draws_take_fixed_seeds_or_a_generator():
+    stream = np.arange(30) + 100
+    # fixed seeds: TensorFlow's draws (tests/test_tf_random.py checks them against TensorFlow)
+    np.testing.assert_array_equal(shuffle_buffer_draws(stream, 40, 8, (0, 1)), shuffle_draws(stream, 40, 8, 0, 1))
+    # a generator (an unseeded shuffle): random seeds, the same buffer algorithm; reruns repeat exactly
+    a = shuffle_buffer_draws(stream, 40, 8, np.random.default_rng(3))
+    assert a.tolist() == shuffle_buffer_draws(stream, 40, 8, np.random.default_rng(3)).tolist()
+    assert a.tolist() != shuffle_buffer_draws(stream, 40, 8, np.random.default_rng(4)).tolist()
+    assert set(a.tolist()) <= set(stream.tolist()) and a[:1] < 108  # the first draw comes from the first 8
     # a buffer of 1 keeps the order, cycling
-    np.testing.assert_array_equal(shuffle_buffer_draws(stream, 6, 1, np.random.default_rng(0)),
-                                  [10, 11, 12, 13, 10, 11])
-    # the first draws of a small buffer over a long stream come from its beginning
-    assert shuffle_buffer_draws(np.arange(1000), 50, 100, np.random.default_rng(1)).max() < 150
+    np.testing.assert_array_equal(shuffle_buffer_draws(stream[:4], 6, 1, (5, 6)), [100, 101, 102, 103, 100, 101])
 
 
 # -- LWM -------------------------------------------------------------------------------------------
@@ -298,7 +287,7 @@ def test_mixup_sample_draws_per_class_then_mixes_inputs_and_labels_alike():
     np.testing.assert_allclose(y_mix.sum(axis=1), 1.0)
     draws = np.random.default_rng(10)
     for c in range(3):
-        draws.integers(0, 1, size=8)
+        draws.integers(1, 2**63, size=2)  # the class's shuffle seeds (unseeded in the authors' code)
     perm, lam = draws.permutation(24), draws.beta(2.0, 2.0, size=24)
     index = np.concatenate([np.flatnonzero(view.y_train.numpy() == c)[:8] for c in range(3)])
     x = view.x_train.numpy()[index]

@@ -128,8 +128,8 @@ def _finite(v) -> bool:
 
 
 def _score(task: str, measures: list[str], submissions: list[Path], workers: int | None) -> dict:
-    cmd = [sys.executable, "-m", "benchmark", "score", task, "--json", "-q",
-           "--out", tempfile.mkdtemp(prefix="fidelity-predict-")]
+    cmd = [sys.executable, "-m", "benchmark", "score", task, "--json", "-q", "--repeats", "1",
+           "--out", tempfile.mkdtemp(prefix="fidelity-predict-")]  # one run each: repeat 0 is the authors' seeds
     for name in measures:
         cmd += ["-m", name]
     for folder in submissions:

@@ -23,13 +23,14 @@ Implicit clusters (the samples that switch a unit on) are read two ways:
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from task_loaders import TaskFormatError, load_task
 
-from .common import Item, Report, StudyRun, pyplot
+from .common import Item, Report, StudyRun, fmt, pyplot, spearman
 
 NAME = "bn"
 HELP = "per-layer sparsity and clustering of BatchNorm vs no-BatchNorm twins over seeds (MNIST, CIFAR-10)"
@@ -104,7 +105,7 @@ def run(study: StudyRun, data: str | None = None, task: str | None = None, sampl
     report = Report(study.out, f"BatchNorm study: {zoo.name}")
     errors = {bn: [values[(f"model_{m}", "test_error")] for m in zoo.model_ids
                    if bool(zoo.hparams(m)["batchnorm"]) == bn] for bn in (False, True)}
-    _write(report, rows, errors, n, study)
+    _write(report, rows, errors, n, study, {m: values[(f"model_{m}", "test_error")] for m in zoo.model_ids})
     return report
 
 
@@ -129,7 +130,7 @@ def summarize(rows: list[dict]) -> dict:
     return out
 
 
-def _write(report: Report, rows: list[dict], errors: dict, n: int, study: StudyRun) -> None:
+def _write(report: Report, rows: list[dict], errors: dict, n: int, study: StudyRun, error_of: dict) -> None:
     summary = summarize(rows)
     stats = list(dict.fromkeys(k[0] for k in summary))
     layers = sorted({r["layer_index"] for r in rows})
@@ -149,15 +150,63 @@ def _write(report: Report, rows: list[dict], errors: dict, n: int, study: StudyR
         for index in layers:
             cells.append([stat, index] + [_cell(summary.get((stat, bn, index))) for bn in (False, True)])
     report.table(["statistic", "layer", "no BatchNorm", "BatchNorm"], cells)
+    paired = paired_twins(rows, error_of)
+    report.text(
+        "Paired by seed (each seed's BatchNorm model and its twin share initialization and data order): the "
+        "mean difference BatchNorm - no BatchNorm, how many seeds have BatchNorm higher, the paired t-test's "
+        "two-sided p (scipy `ttest_rel`; with 4 seeds a p below 0.05 needs a consistent and large effect), "
+        "and Spearman's rho between the statistic and the test error over all models (n/a where constant). "
+        f"Test error: difference {fmt(paired['test_error']['mean_difference'])}, BatchNorm higher in "
+        f"{paired['test_error']['bn_higher']} of {paired['test_error']['pairs']} seeds, p = "
+        f"{fmt(paired['test_error']['p'], 2)}.")
+    report.table(["statistic", "layer", "BN - no BN", "BN higher (seeds)", "paired p", "rho with test error"],
+                 [[stat, index, e["mean_difference"], f"{e['bn_higher']} of {e['pairs']}", fmt(e["p"], 2),
+                   e["spearman_test_error"]] for (stat, index), e in paired["layers"].items()])
     report.data = {
         "recipe": study.recipe, "samples": n, "test_error": {"nobn": errors[False], "bn": errors[True]},
         "summary": {f"{s}|{'bn' if bn else 'nobn'}|{i}": {"mean": m, "min": lo, "max": hi, "values": v}
                     for (s, bn, i), (m, lo, hi, v) in summary.items()},
         "per_model": rows,
+        "paired": {"test_error": paired["test_error"],
+                   "layers": {f"{stat}|{index}": e for (stat, index), e in paired["layers"].items()}},
     }
     report.figure(_figure(summary, stats, layers, report.lines[0][2:]), "bn_study.png",
                   "per-layer statistics, BatchNorm vs no BatchNorm")
     report.write()
+
+
+def _paired(nobn: list[float], bn: list[float]) -> dict:
+    """Mean of bn - nobn over pairs, how many are positive, and the paired t-test's two-sided p."""
+    from scipy.stats import ttest_rel
+
+    keep = [(a, b) for a, b in zip(nobn, bn) if not (np.isnan(a) or np.isnan(b))]
+    diff = np.array([b - a for a, b in keep])
+    p = math.nan
+    if len(keep) >= 2 and np.ptp(diff) > 0:
+        p = float(ttest_rel([b for _, b in keep], [a for a, _ in keep]).pvalue)
+    return {"mean_difference": float(diff.mean()) if len(diff) else math.nan, "bn_higher": int(np.sum(diff > 0)),
+            "pairs": len(keep), "p": p}
+
+
+def paired_twins(rows: list[dict], error_of: dict) -> dict:
+    """Per statistic and layer, BatchNorm vs its no-BatchNorm twin of the same seed (``_paired``), and the
+    statistic's Spearman correlation with the test error over all models; the same for the test error."""
+    by = {(r["seed"], r["batchnorm"], r["layer_index"]): r for r in rows}
+    seeds = sorted({r["seed"] for r in rows if (r["seed"], not r["batchnorm"], r["layer_index"]) in by},
+                   key=str)
+    stats = [k for k in rows[0] if k not in ("model", "batchnorm", "seed", "layer_index", "layer")]
+    out = {}
+    for stat in stats:
+        for index in sorted({r["layer_index"] for r in rows}):
+            pairs = [(by[(s, False, index)][stat], by[(s, True, index)][stat]) for s in seeds
+                     if (s, False, index) in by and (s, True, index) in by]
+            entry = _paired([a for a, _ in pairs], [b for _, b in pairs])
+            models = [r for r in rows if r["layer_index"] == index and not np.isnan(r[stat])]
+            entry["spearman_test_error"] = spearman([r[stat] for r in models], [error_of[r["model"]] for r in models])
+            out[(stat, index)] = entry
+    twins = [(error_of[by[(s, False, 1)]["model"]], error_of[by[(s, True, 1)]["model"]]) for s in seeds
+             if (s, False, 1) in by and (s, True, 1) in by]
+    return {"layers": out, "test_error": _paired([a for a, _ in twins], [b for _, b in twins])}
 
 
 def _span(values) -> str:

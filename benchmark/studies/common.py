@@ -31,6 +31,7 @@ from task_loaders import load_task
 from task_loaders.zoo import get_recipe, zoo_cache_dir
 
 from ..executor import Emitter, Job, LocalExecutor, PartResult, SerialExecutor
+from ..scoring import TaskArrays, conditional_mutual_information, kendall_tau
 from ..store import ResultStore, params_key, task_fingerprint
 from ..zoo_builder import build_zoo
 
@@ -223,6 +224,40 @@ class StudyRun:
 
 
 # -- statistics -----------------------------------------------------------------------------------
+
+
+def trained_models(task) -> list[str]:
+    """The zoo's models that learned something: training accuracy above that of always predicting the
+    most common training label.
+
+    A model no better than that constant guess diverged (its ReLUs dead, its logits constant): its
+    hidden representations are a single point, so no hidden-layer triplet spans a plane, and it says
+    nothing about how a trained network's fragmentation relates to its gap. The studies leave such
+    models out and say so.
+    """
+    labels = np.asarray(task.train_split()[1])
+    constant = np.bincount(labels).max() / len(labels)
+    return [m for m in task.model_ids if task.train_acc(m) > constant + 1e-9]
+
+
+def subset_arrays(task, models: list[str]):
+    """The scoring arrays of ``task`` restricted to ``models`` (for the CMI over a subset of a zoo)."""
+    full = TaskArrays.from_task(task)
+    index = [full.keys.index(f"model_{m}") for m in models]
+    return TaskArrays(keys=[full.keys[i] for i in index], gaps=full.gaps[index], names=full.names,
+                      codes={n: c[index] for n, c in full.codes.items()}, sizes=full.sizes)
+
+
+def zoo_scores(task, models: list[str], series: dict[str, float]) -> dict:
+    """CMI, Kendall's tau-b and Spearman's rho of ``series`` ({model id: value}) against the gap, over
+    those of ``models`` where the value is defined (not NaN); ``n`` says how many that is."""
+    kept = [m for m in models if not math.isnan(series[m])]
+    if len(kept) < 2:
+        return {"cmi": math.nan, "kendall_tau": math.nan, "spearman": math.nan, "n": len(kept)}
+    values = np.array([series[m] for m in kept])
+    gaps = np.array([task.gap(m) for m in kept])
+    cmi = conditional_mutual_information({f"model_{m}": series[m] for m in kept}, subset_arrays(task, kept)).cmi
+    return {"cmi": cmi, "kendall_tau": kendall_tau(values, gaps), "spearman": spearman(values, gaps), "n": len(kept)}
 
 
 def spearman(x, y) -> float:

@@ -12,8 +12,7 @@ import numpy as np
 
 from task_loaders import TaskFormatError
 
-from ..scoring import conditional_mutual_information, kendall_tau
-from .common import Item, Report, StudyRun, pyplot
+from .common import Item, Report, StudyRun, pyplot, trained_models, zoo_scores
 from .common import ZooFragmentationRecipe as Recipe
 
 NAME = "fragmentation-layers"
@@ -44,13 +43,14 @@ def layer_parts(task, frag: dict) -> tuple[list[str], dict]:
     return layers, parts
 
 
-def scores(values: dict, task, part: str) -> dict:
-    """CMI and Kendall's tau of one part's values against the task's gaps."""
-    predictions = {f"model_{m}": values[(f"model_{m}", part)] for m in task.model_ids}
-    vector = np.array(list(predictions.values()))
-    return {"cmi": conditional_mutual_information(predictions, task).cmi,
-            "kendall_tau": kendall_tau(vector, task.gaps()), "mean": float(vector.mean()),
-            "min": float(vector.min()), "max": float(vector.max())}
+def scores(values: dict, task, part: str, models: list[str]) -> dict:
+    """CMI, Kendall's tau and Spearman's rho of one part's values against the gaps, over ``models``
+    where the value is defined, and the values' mean, min and max there."""
+    series = {m: values[(f"model_{m}", part)] for m in task.model_ids}
+    defined = np.array([series[m] for m in models if not np.isnan(series[m])])
+    summary = ({"mean": float(defined.mean()), "min": float(defined.min()), "max": float(defined.max())}
+               if len(defined) else {"mean": np.nan, "min": np.nan, "max": np.nan})
+    return zoo_scores(task, models, series) | summary
 
 
 def run(study: StudyRun, data: str | None = None) -> Report:
@@ -58,28 +58,37 @@ def run(study: StudyRun, data: str | None = None) -> Report:
     task = study.zoo(recipe.zoo, data)
     frag = {"resolution": recipe.resolution, "num_triplets": recipe.triplets}
     layers, parts = layer_parts(task, frag)
-    values = study.compute(task, [Item(f"model_{m}", m, parts) for m in task.model_ids], "layers")
-    per_layer = {part: scores(values, task, part) for part in parts}
+    # A dead hidden layer maps every triplet onto a line: n/a there, not a failure.
+    values = study.compute(task, [Item(f"model_{m}", m, parts) for m in task.model_ids], "layers",
+                           undefined=tuple(p for p in parts if p != "input"))
+    trained = trained_models(task)
+    per_layer = {part: scores(values, task, part, trained) for part in parts}
+    left_out = [m for m in task.model_ids if m not in trained]
     names = ["input"] + layers
     report = Report(study.out, f"Fragmentation per layer ({recipe.zoo})")
     report.text(
-        f"{len(task.model_ids)} models; fragmentation on {recipe.triplets} same-class training triplets, "
+        f"{len(trained)} of {len(task.model_ids)} models trained (training accuracy above always predicting "
+        "the most common label); "
+        + (f"left out: {', '.join(f'model_{m}' for m in left_out)} (diverged). " if left_out else "")
+        + f"n: the trained models where the layer's fragmentation is defined (a dead layer has none). "
+        f"Fragmentation on {recipe.triplets} same-class training triplets, "
         f"{recipe.resolution} x {recipe.resolution} grid, the same triplets at every layer. CMI: the PGDL "
         "score against the generalization gap (x 100); tau: Kendall's tau-b against the gap.")
-    report.table(["layer", "layer name", "CMI x 100", "Kendall tau", "mean", "min", "max"],
-                 [[part, name, 100 * s["cmi"], s["kendall_tau"], s["mean"], s["min"], s["max"]]
+    report.table(["layer", "layer name", "n", "CMI x 100", "Kendall tau", "Spearman rho", "mean", "min", "max"],
+                 [[part, name, s["n"], 100 * s["cmi"], s["kendall_tau"], s["spearman"], s["mean"], s["min"], s["max"]]
                   for (part, s), name in zip(per_layer.items(), names)])
     report.data = {"recipe": study.recipe, "zoo": recipe.zoo, "params": frag, "layers": dict(zip(parts, names)),
+                   "trained": trained,
                    "scores": per_layer,
                    "values": {part: {f"model_{m}": values[(f"model_{m}", part)] for m in task.model_ids}
                               for part in parts},
                    "gaps": {f"model_{m}": task.gap(m) for m in task.model_ids}}
-    report.figure(_figure(per_layer, values, task), "fragmentation_layers.png", "per-layer fragmentation and score")
+    report.figure(_figure(per_layer, values, trained), "fragmentation_layers.png", "per-layer fragmentation and score")
     report.write()
     return report
 
 
-def _figure(per_layer, values, task):
+def _figure(per_layer, values, models):
     plt = pyplot()
     parts = list(per_layer)
     x = np.arange(len(parts))
@@ -90,9 +99,10 @@ def _figure(per_layer, values, task):
     left.set_xticks(x, parts)
     left.set_title("score against the generalization gap")
     left.legend(fontsize=8)
-    right.boxplot([[values[(f"model_{m}", p)] for m in task.model_ids] for p in parts], positions=x)
+    right.boxplot([[v for m in models if not np.isnan(v := values[(f"model_{m}", p)])] for p in parts],
+                  positions=x)
     right.set_xticks(x, parts)
     right.set_ylabel("regions per plane (mean over triplets)")
-    right.set_title("fragmentation over the zoo's models")
+    right.set_title("fragmentation over the zoo's trained models")
     fig.tight_layout()
     return fig

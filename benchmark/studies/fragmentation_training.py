@@ -12,6 +12,7 @@ between fragmentation and validation error over the checkpoints.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,8 +128,9 @@ def run(study: StudyRun, data: str | None = None) -> Report:
              "fragmentation": ("fragmentation", frag), "fragmentation_hidden": ("fragmentation_hidden", frag)}
     items = [Item(f"model_{m}@epoch{e}", m, parts, "benchmark.studies.fragmentation_training:checkpoint_network",
                   {"path": str(files[m]), "index": e}) for m in models for e in range(epochs + 1)]
-    values = study.compute(task, items, "checkpoints")
+    values = study.compute(task, items, "checkpoints", undefined=("fragmentation_hidden",))
     curves = {}
+    late = (epochs + 1) // 3
     for m in models:
         series = {q: [values[(f"model_{m}@epoch{e}", q)] for e in range(epochs + 1)] for q in SERIES}
         final = torch.load(files[m])[-1]
@@ -136,25 +138,40 @@ def run(study: StudyRun, data: str | None = None) -> Report:
         drift = max(float((final[k] - zoo_state[k]).abs().max()) for k in final)
         curves[f"model_{m}"] = {
             "hparams": task.hparams(m), "gap": task.gap(m), "epochs": list(range(epochs + 1)), **series,
-            "spearman_fragmentation": spearman(series["fragmentation"], series["test_error"]),
-            "spearman_fragmentation_hidden": spearman(series["fragmentation_hidden"], series["test_error"]),
+            "spearman_fragmentation": _defined_spearman(series["fragmentation"], series["test_error"]),
+            "spearman_fragmentation_hidden": _defined_spearman(series["fragmentation_hidden"], series["test_error"]),
+            # without the first third of training, where both fall together from their initial values
+            "late_from_epoch": late,
+            "spearman_fragmentation_late": _defined_spearman(series["fragmentation"][late:],
+                                                             series["test_error"][late:]),
+            "spearman_fragmentation_hidden_late": _defined_spearman(series["fragmentation_hidden"][late:],
+                                                                    series["test_error"][late:]),
             "final_vs_zoo_max_weight_difference": drift,
             "final_test_error_zoo": 1.0 - task.test_acc(m)}
     report = Report(study.out, f"Fragmentation through training ({recipe.zoo})")
     report.text(
-        f"{len(models)} models of `{recipe.zoo}` at evenly spaced gap quantiles, {epochs + 1} checkpoints each "
+        f"{len(models)} trained models of `{recipe.zoo}` at evenly spaced gap quantiles, {epochs + 1} checkpoints each "
         f"(initialization and every epoch). Fragmentation on {recipe.triplets} same-class training triplets, "
         f"{recipe.resolution} x {recipe.resolution} grid; hidden = the middle hidden layer. Validation error: "
-        "the zoo's held-out test split. rho: Spearman's rank correlation over the checkpoints.")
+        "the zoo's held-out test split. rho: Spearman's rank correlation over the checkpoints; late rho: "
+        f"over the checkpoints from epoch {late} on, after both have fallen from their initial values.")
     report.table(["model", "hyperparameters", "gap", "rho(fragmentation, val. error)",
-                  "rho(hidden fragmentation, val. error)", "final val. error (zoo's)", "weight diff. to zoo"],
+                  "rho(hidden fragmentation, val. error)", "late rho (input)", "late rho (hidden)",
+                  "final val. error (zoo's)", "weight diff. to zoo"],
                  [[k, ", ".join(f"{a}={b}" for a, b in c["hparams"].items()), c["gap"], c["spearman_fragmentation"],
-                   c["spearman_fragmentation_hidden"], f"{c['test_error'][-1]:.4f} ({c['final_test_error_zoo']:.4f})",
+                   c["spearman_fragmentation_hidden"], c["spearman_fragmentation_late"],
+                   c["spearman_fragmentation_hidden_late"], f"{c['test_error'][-1]:.4f} ({c['final_test_error_zoo']:.4f})",
                    c["final_vs_zoo_max_weight_difference"]] for k, c in curves.items()])
     report.data = {"recipe": study.recipe, "zoo": recipe.zoo, "params": frag, "models": curves}
     report.figure(_figure(curves), "fragmentation_training.png", "fragmentation and validation error per model")
     report.write()
     return report
+
+
+def _defined_spearman(x, y) -> float:
+    """Spearman's rho over the checkpoints where x is defined (a dead hidden layer has no fragmentation)."""
+    keep = [i for i, v in enumerate(x) if not math.isnan(v)]
+    return spearman([x[i] for i in keep], [y[i] for i in keep])
 
 
 def _figure(curves):

@@ -24,8 +24,7 @@ import torch
 
 from task_loaders.keras_layers import BatchNormalization, Conv2D, Dense
 
-from ..scoring import conditional_mutual_information, kendall_tau
-from .common import Item, Report, StudyRun, fmt, partial_spearman, pyplot, spearman
+from .common import Item, Report, StudyRun, fmt, partial_spearman, pyplot, spearman, trained_models, zoo_scores
 
 NAME = "fragmentation-weight-norm"
 HELP = "fragmentation under function-preserving rescaling, and against weight norm across a zoo"
@@ -86,8 +85,9 @@ def middle_pair(network) -> int:
 
 
 def spread_models(task, count: int) -> list[str]:
-    """``count`` models at evenly spaced quantiles of the generalization gap (smallest and largest included)."""
-    order = sorted(task.model_ids, key=task.gap)
+    """``count`` trained models (``trained_models``) at evenly spaced quantiles of the generalization gap
+    (smallest and largest included)."""
+    order = sorted(trained_models(task), key=task.gap)
     picks = np.unique(np.round(np.linspace(0, len(order) - 1, count)).astype(int))
     return [order[i] for i in picks]
 
@@ -102,7 +102,8 @@ def run(study: StudyRun, data: str | None = None) -> Report:
     rescaled = spread_models(task, recipe.rescaled_models)
     items = zoo_items + [Item(f"model_{m}@x{c:g}", m, parts, "benchmark.studies.fragmentation_weight_norm:"
                               "rescaled_network", {"c": c}) for m in rescaled for c in recipe.factors]
-    values = study.compute(task, items, "zoo and rescaled copies")
+    # A hidden layer whose every triplet is collinear (a dead layer) has no fragmentation: n/a, not a failure.
+    values = study.compute(task, items, "zoo and rescaled copies", undefined=("fragmentation_hidden",))
 
     report = Report(study.out, f"Fragmentation and weight norm ({recipe.zoo})")
     report.text(f"Fragmentation on {recipe.triplets} same-class training triplets, {recipe.resolution} x "
@@ -144,7 +145,7 @@ def _report_rescaling(report: Report, rescaling: dict, factors) -> None:
         for c, v in entry["by_factor"].items():
             rows.append([model, entry["pair"], c] + [v[q] for q in FRAGMENTATION + NORMS] + [v["max_logit_change"]])
     report.table(["model", "pair", "c", "fragmentation", "fragmentation hidden", *NORMS, "max logit change"], rows)
-    unchanged = [all(v[q] == e["by_factor"]["1"][q] for q in FRAGMENTATION) for e in rescaling.values()
+    unchanged = [all(_same(v[q], e["by_factor"]["1"][q]) for q in FRAGMENTATION) for e in rescaling.values()
                  for c, v in e["by_factor"].items() if float(c) in _powers_of_two(factors)]
     report.text(f"Fragmentation identical to c = 1 for every power-of-two c: {'yes' if all(unchanged) else 'NO'} "
                 f"({sum(unchanged)} of {len(unchanged)} rescaled copies). `weight_norm` (the sum of squared weights) "
@@ -152,37 +153,55 @@ def _report_rescaling(report: Report, rescaling: dict, factors) -> None:
                 "this rescaling by construction.")
 
 
+def _same(a: float, b: float) -> bool:
+    """Equal, or both undefined (n/a)."""
+    return a == b or (np.isnan(a) and np.isnan(b))
+
+
 def _powers_of_two(factors) -> list[float]:
     return [c for c in factors if np.log2(c) == round(np.log2(c))]
 
 
 def _zoo(task, values) -> dict:
-    gaps = task.gaps()
-    series = {q: np.array([values[(f"model_{m}", q)] for m in task.model_ids]) for q in FRAGMENTATION + NORMS}
-    scores = {q: {"cmi": conditional_mutual_information({f"model_{m}": v for m, v in zip(task.model_ids, s)},
-                                                        task).cmi,
-                  "kendall_tau": kendall_tau(s, gaps), "spearman": spearman(s, gaps)} for q, s in series.items()}
+    """Scores of every measure over the trained models (where defined), and partial rank correlations
+    over the models where both fragmentation and weight norm are defined."""
+    trained = trained_models(task)
+    series = {q: {m: values[(f"model_{m}", q)] for m in task.model_ids} for q in FRAGMENTATION + NORMS}
+    scores = {q: zoo_scores(task, trained, s) for q, s in series.items()}
     partial = {}
     for q in FRAGMENTATION:
-        r, p = partial_spearman(series[q], gaps, series["weight_norm"])
-        r_back, p_back = partial_spearman(series["weight_norm"], gaps, series[q])
+        kept = [m for m in trained if not np.isnan(series[q][m])]
+        x, y, z = (np.array([series[q][m] for m in kept]), np.array([task.gap(m) for m in kept]),
+                   np.array([series["weight_norm"][m] for m in kept]))
+        r, p = partial_spearman(x, y, z)
+        r_back, p_back = partial_spearman(z, y, x)
         partial[q] = {"given_weight_norm": {"r": r, "p": p}, "weight_norm_given_it": {"r": r_back, "p": p_back},
-                      "spearman_with_weight_norm": spearman(series[q], series["weight_norm"])}
-    return {"scores": scores, "partial": partial, "gaps": gaps.tolist(),
-            "values": {q: s.tolist() for q, s in series.items()}, "models": list(task.model_ids)}
+                      "spearman_with_weight_norm": spearman(x, z), "n": len(kept)}
+    left_out = {m: "diverged: training accuracy %.3f" % task.train_acc(m) for m in task.model_ids if m not in trained}
+    for q in FRAGMENTATION:
+        for m in trained:
+            if np.isnan(series[q][m]):
+                left_out.setdefault(m, f"{q} n/a (every triplet degenerate at that layer)")
+    return {"scores": scores, "partial": partial, "gaps": task.gaps().tolist(), "trained": trained,
+            "left_out": left_out, "values": {q: [s[m] for m in task.model_ids] for q, s in series.items()},
+            "models": list(task.model_ids)}
 
 
 def _report_zoo(report: Report, zoo: dict) -> None:
     report.text("## (b) Across the zoo",
-                f"{len(zoo['models'])} models. CMI: the PGDL score against the gap (x 100); tau: Kendall's tau-b; "
-                "rho: Spearman.")
-    report.table(["measure", "CMI x 100", "Kendall tau", "Spearman rho"],
-                 [[q, 100 * s["cmi"], s["kendall_tau"], s["spearman"]] for q, s in zoo["scores"].items()])
+                f"{len(zoo['trained'])} of {len(zoo['models'])} models trained (training accuracy above always "
+                "predicting the most common label); the scores are over those, where the measure is defined "
+                "(n). Left out: "
+                + (", ".join(f"model_{m} ({why})" for m, why in zoo["left_out"].items()) or "none") + ". "
+                "CMI: the PGDL score against the gap (x 100), conditioned on the hyperparameters as the "
+                "official scorer does, over the models kept; tau: Kendall's tau-b; rho: Spearman.")
+    report.table(["measure", "n", "CMI x 100", "Kendall tau", "Spearman rho"],
+                 [[q, s["n"], 100 * s["cmi"], s["kendall_tau"], s["spearman"]] for q, s in zoo["scores"].items()])
     report.text("Partial rank correlation with the gap (Spearman ranks, one variable controlled for; p from "
                 "t with n - 3 degrees of freedom):")
-    report.table(["measure", "rho with weight norm", "measure with gap, given weight norm (p)",
+    report.table(["measure", "n", "rho with weight norm", "measure with gap, given weight norm (p)",
                   "weight norm with gap, given the measure (p)"],
-                 [[q, p["spearman_with_weight_norm"],
+                 [[q, p["n"], p["spearman_with_weight_norm"],
                    f"{fmt(p['given_weight_norm']['r'])} ({fmt(p['given_weight_norm']['p'], 2)})",
                    f"{fmt(p['weight_norm_given_it']['r'])} ({fmt(p['weight_norm_given_it']['p'], 2)})"]
                   for q, p in zoo["partial"].items()])
@@ -194,20 +213,23 @@ def _figure(rescaling, zoo, factors):
     cs = sorted([1.0, *factors])
     for model, entry in rescaling.items():
         base = entry["by_factor"]["1"]
-        for q, style in zip(FRAGMENTATION + ("weight_norm",), ("o-", "s--", "^-")):
+        for q, style, color in zip(FRAGMENTATION + ("weight_norm",), ("o-", "s--", "^-"),
+                                   ("tab:red", "tab:blue", "tab:green")):
             ratios = [entry["by_factor"][f"{c:g}"][q] / base[q] for c in cs]
-            left.plot(cs, ratios, style, label=q if model == next(iter(rescaling)) else None, alpha=0.8)
+            left.plot(cs, ratios, style, color=color, label=q if model == next(iter(rescaling)) else None, alpha=0.8)
     left.set_xscale("log", base=2)
     left.set_yscale("log", base=2)
     left.set_xlabel("rescaling factor c")
     left.set_ylabel("value / value at c = 1")
     left.set_title("(a) function-preserving rescaling")
     left.legend(fontsize=8)
-    gaps, frag, norm = np.array(zoo["gaps"]), np.array(zoo["values"]["fragmentation"]), zoo["values"]["weight_norm"]
+    keep = [i for i, m in enumerate(zoo["models"]) if m in zoo["trained"]]
+    gaps, frag, norm = (np.array(zoo[k] if k == "gaps" else zoo["values"][k])[keep]
+                        for k in ("gaps", "fragmentation", "weight_norm"))
     points = right.scatter(frag, gaps, c=np.log10(norm), cmap="viridis")
     fig.colorbar(points, ax=right, label="log10 weight norm")
     right.set_xlabel("fragmentation (input space)")
     right.set_ylabel("generalization gap")
-    right.set_title("(b) the zoo's models")
+    right.set_title("(b) the zoo's trained models")
     fig.tight_layout()
     return fig
