@@ -12,8 +12,8 @@ import difflib
 from .plugins import load_entry_points
 from .registry import _REGISTRY, Measure, MeasureError
 
-# A built-in measure's family is its module, with two modules filed under a broader family.
-_FAMILY_OF_MODULE = {"classic": "norms", "augmentation": "winners"}
+# A built-in measure's family is the module (or subpackage) of ``measures.families`` defining it.
+_FAMILIES_PACKAGE = "measures.families."
 FAMILIES = ("margins", "fragmentation", "sparsity", "clustering", "norms", "flatness", "winners")
 
 
@@ -39,10 +39,9 @@ def get(name: str) -> Measure:
 def family(entry: Measure) -> str:
     """A built-in measure's family (one of ``FAMILIES``); "plugins" for a measure from elsewhere."""
     module = entry.fn.__module__
-    if not module.startswith("measures."):
+    if not module.startswith(_FAMILIES_PACKAGE):
         return "plugins"
-    short = module.rsplit(".", 1)[1]
-    return _FAMILY_OF_MODULE.get(short, short)
+    return module[len(_FAMILIES_PACKAGE):].split(".")[0]
 
 
 def select(specs: list[str]) -> list[str]:

@@ -76,7 +76,7 @@ from torch import nn
 
 from task_loaders.keras_layers import Activation, Conv2D, Dense, ReLU
 
-from .batchnorm_folding import affine_layer, fold_batchnorm
+from .stats.batchnorm_folding import affine_layer, fold_batchnorm
 from .registry import MeasureError
 
 LAYER_SPECS = ("first", "middle", "last", "penultimate", "logits", "all")
@@ -335,7 +335,7 @@ class ModelView:
             del self._activations[oldest]
         self._activations[key] = tensor
 
-    # Kept for the measures not yet moved to ``forward`` (winners.py, augmentation.py).
+    # Kept for the measures not yet moved to ``forward`` (``families/winners``).
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward(x)
 

@@ -190,7 +190,7 @@ def check_layers(out: Path, zoo_name: str) -> dict:
 
 
 def check_bn(out: Path, zoo_name: str) -> dict:
-    from measures.representations import STATISTICS
+    from measures.stats.representations import STATISTICS
 
     data = results(out)
     task = zoo(zoo_name)

@@ -10,7 +10,7 @@ import torch
 
 import measures
 from measures import MeasureError, ModelView
-from measures.augmentation import (
+from measures.stats.augmentations import (
     ZOOM_SCALES, adjust_contrast, adjust_hue, adjust_saturation, crop_and_resize, crop_resize, erase, erase_boxes,
     hflip, mixup_partners, natekar_augment, natekar_draws, saturate, sobel_dx,
 )

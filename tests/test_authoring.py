@@ -147,7 +147,7 @@ def test_evaluate_takes_an_embedded_zoo_by_name(embedded_zoo, tmp_path, monkeypa
 
 def test_new_measure_refuses_a_builtin_name(tmp_path, capsys):
     assert cli.main(["new-measure", "silhouette", "--out", str(tmp_path)]) == 2
-    assert "measure name 'silhouette' is taken: measures.clustering:silhouette registers it" in capsys.readouterr().err
+    assert "measure name 'silhouette' is taken: measures.families.clustering:silhouette registers it" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
 
 

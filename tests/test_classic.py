@@ -9,7 +9,8 @@ import torch
 
 import measures
 from measures import ModelView
-from measures.classic import fold_batchnorm, frobenius_norm, path_norm_value, spectral_norm
+from measures.stats.batchnorm_folding import fold_batchnorm
+from measures.stats.norms import frobenius_norm, path_norm_value, spectral_norm
 from task_loaders import architectures, build_network
 
 CLASSIC = ["parameter_count", "vc_bound", "log_prod_spectral", "log_sum_spectral",

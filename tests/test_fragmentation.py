@@ -7,7 +7,7 @@ import torch
 
 import measures
 from measures import MeasureError, ModelView
-from measures.fragmentation import (
+from measures.stats.planes import (
     count_regions,
     count_skips,
     plane_grid,

@@ -141,10 +141,37 @@ def test_no_import_inside_a_function_hides_a_cycle():
                                      "pkg.registry back"]
 
 
+def test_statistics_know_nothing_of_measures():
+    """``measures.stats`` (pure statistics of arrays and tensors) imports only itself and ``measures.checks``:
+    not the view, the registry, the catalogue, the plugins nor any measure."""
+    _, graph = _graph()
+    stats = [name for name in graph if name.startswith("measures.stats")]
+    assert {"measures.stats.margins", "measures.stats.planes", "measures.stats.batchnorm_folding"} <= set(stats)
+    wrong = [f"{source} imports {target} (line {line})" for source in stats for target, line, _ in graph[source]
+             if target.startswith("measures") and not target.startswith("measures.stats")
+             and target != "measures.checks"]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_measure_families_build_on_the_contract_and_the_statistics():
+    """Adapters import the contract and the statistics, never the benchmark, and no family imports another."""
+    _, graph = _graph()
+    wrong = []
+    for source, edges in graph.items():
+        if not source.startswith("measures.families."):
+            continue
+        family = source.split(".")[2]
+        for target, line, _ in edges:
+            other = target.split(".")[2] if target.startswith("measures.families.") else None
+            if other not in (None, family, "per_layer") and family != "per_layer":
+                wrong.append(f"{source} imports {target} (line {line})")
+    assert not wrong, "\n".join(wrong)
+
+
 def test_the_graph_sees_relative_and_function_level_imports():
     """The walker itself: it must find the edges the two tests above rely on."""
     _, graph = _graph()
-    assert {"measures.registry", "measures.batchnorm_folding"} <= {t for t, _, _ in graph["measures.model_view"]}
+    assert {"measures.registry", "measures.stats.batchnorm_folding"} <= {t for t, _, _ in graph["measures.model_view"]}
     assert "task_loaders.keras_layers" in {t for t, _, _ in graph["measures.model_view"]}
     assert any(inside for edges in graph.values() for _, _, inside in edges)  # cli's lazy imports
     assert _cycles({"a": ["b"], "b": ["c"], "c": ["a"], "d": ["a"]}) == [["a", "b", "c"]]

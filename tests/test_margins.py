@@ -8,7 +8,7 @@ import torch
 
 import measures
 from measures import MeasureError, ModelView
-from measures.margins import margin_gamma, output_margin
+from measures.stats.margins import margin_gamma, output_margin
 from task_loaders import architectures, build_network
 
 MARGIN_MEASURES = ["inverse_margin", "spectral_margin", "jacobian_norm"]
@@ -74,8 +74,12 @@ def test_inverse_margin_falls_back_to_correct_samples():
                      num_classes=3)
     gamma = np.percentile(margins[margins > 0], 10)
     assert measures.get("inverse_margin")(view) == pytest.approx(1 / gamma**2, rel=1e-5)
-    with pytest.raises(MeasureError):
+    with pytest.raises(ValueError, match="no sample is classified correctly"):
         margin_gamma(np.array([-1.0, 0.0, -2.0]))
+    wrong = ModelView(_linear_net(KERNEL, BIAS), (torch.tensor(x, dtype=torch.float32), torch.tensor((y + 1) % 3)),
+                      num_classes=3, model_id="7")  # every sample misclassified: gamma is undefined
+    with pytest.raises(MeasureError, match="^model 7: no sample is classified correctly"):
+        measures.get("inverse_margin")(wrong)
 
 
 def test_spectral_margin_of_two_layer_mlp():

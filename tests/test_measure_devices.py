@@ -37,8 +37,8 @@ def factory_calls_without_device(source: str, filename: str = "<source>") -> lis
 
 
 def test_every_torch_factory_call_in_the_measures_names_a_device():
-    wrong = [w for path in sorted(MEASURES.glob("*.py"))
-             for w in factory_calls_without_device(path.read_text(), path.name)]
+    wrong = [w for path in sorted(MEASURES.rglob("*.py"))
+             for w in factory_calls_without_device(path.read_text(), path.relative_to(MEASURES).as_posix())]
     assert not wrong, "tensors created without the view's device:\n" + "\n".join(wrong)
 
 

@@ -72,7 +72,7 @@ def test_entry_point_name_clash_names_both_sources(tmp_path):
     assert out.returncode == 2
     message = out.stderr.strip()
     assert message.count("\n") == 0
-    assert "measures.norms:weight_norm" in message and "clash_mod:my_norm" in message
+    assert "measures.families.norms:weight_norm" in message and "clash_mod:my_norm" in message
     assert "clash-pkg 0.3" in message
 
 

@@ -6,6 +6,7 @@ import datetime
 import importlib.util
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +67,24 @@ def test_code_hash_follows_the_code(tmp_path):
     hashes = [measure_code_hash(Measure("m", _load(tmp_path / f"{n}.py", f"prov_{n}").m, "", "test"))
               for n in "abc"]
     assert hashes[0] == hashes[1] != hashes[2] and len(hashes[0]) == 12  # code_identity.code_hash
+
+
+def test_code_hash_follows_the_statistics_a_measure_uses(tmp_path, monkeypatch):
+    """A measure's values depend on the ``measures.stats`` code it calls: editing that code changes its hash."""
+    from measures import code_identity
+
+    monkeypatch.setattr(code_identity, "_CACHE", {})
+    dep, user = tmp_path / "dep.py", tmp_path / "user.py"
+    user.write_text("from measures.stats._prov_dep import f\n\n\ndef m(view):\n    return f()\n")
+    hashes = []
+    for value in ("1.0", "2.0"):
+        dep.write_text(f"def f():\n    return {value}\n")
+        monkeypatch.setitem(sys.modules, "measures.stats._prov_dep", _load(dep, "measures.stats._prov_dep"))
+        module = _load(user, "prov_user")
+        monkeypatch.setitem(sys.modules, "prov_user", module)
+        hashes.append(measure_code_hash(Measure("prov_m", module.m, "", "test")))
+    assert hashes[0] != hashes[1]
+    assert code_identity.module_files("prov_user") == [str(user), str(dep)]
+    builtin = code_identity.module_files("measures.families.norms")
+    assert builtin[0].endswith("families/norms.py") and any(f.endswith("stats/norms.py") for f in builtin)
+    assert any(f.endswith("stats/batchnorm_folding.py") for f in builtin)  # through stats/norms.py

@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import calinski_harabasz_score as sklearn_calinski
 from sklearn.metrics import silhouette_score as sklearn_silhouette
 
-from measures.representations import calinski_harabasz_score, silhouette, silhouette_score
+from measures.stats.representations import calinski_harabasz_score, silhouette, silhouette_score
 
 
 @pytest.mark.parametrize("n, d, k, chunk", [(300, 40, 5, 8192), (400, 3000, 10, 256), (60, 2, 7, 1)])

@@ -1,4 +1,4 @@
-"""measures/tf_random.py: Philox4x32-10 known answers, TensorFlow's seed rules and shuffle buffer by hand,
+"""measures/stats/tf_random.py: Philox4x32-10 known answers, TensorFlow's seed rules and shuffle buffer by hand,
 and element-by-element agreement with TensorFlow itself where it is installed."""
 
 import importlib.util
@@ -6,8 +6,8 @@ import importlib.util
 import numpy as np
 import pytest
 
-from measures.augmentation import ZOOM_SCALES, mixup_partners, natekar_draws
-from measures.tf_random import (DEFAULT_GRAPH_SEED, PhiloxStream, buffer_shuffle, iterator_seeds, op_seeds,
+from measures.stats.augmentations import ZOOM_SCALES, mixup_partners, natekar_draws
+from measures.stats.tf_random import (DEFAULT_GRAPH_SEED, PhiloxStream, buffer_shuffle, iterator_seeds, op_seeds,
                                 philox4x32, shuffle_draws, stateful_uniform, uint32_to_float)
 
 needs_tf = pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="needs TensorFlow")

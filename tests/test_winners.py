@@ -10,10 +10,11 @@ import torch
 
 import measures
 from measures import MeasureError, ModelView
-from measures.pgdl_conventions import first_weighted_layer, shuffle_buffer_draws
-from measures.tf_random import shuffle_draws
-from measures.winners import (knn_adjacency, label_variation, mixup_sample, normalized_laplacian,
-                              pooled_features)
+from measures.families.winners.pgdl_conventions import first_weighted_layer, shuffle_buffer_draws
+from measures.stats.tf_random import shuffle_draws
+from measures.families.winners.representations import mixup_sample
+from measures.stats.graphs import knn_adjacency, label_variation, normalized_laplacian
+from measures.stats.representations import pooled_features
 from task_loaders import architectures, build_network
 
 WINNERS = {"dbi_first_conv": 1, "label_mixup_accuracy": -1, "dbi_times_lwm": 1, "vpm_label_variation": 1}

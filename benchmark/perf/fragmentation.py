@@ -36,7 +36,7 @@ import torch
 import measures
 from torch import nn
 
-from measures.fragmentation import same_class_tuples, triplet_fragmentation
+from measures.stats.planes import same_class_tuples, triplet_fragmentation
 
 from .measure_times import task1_view
 

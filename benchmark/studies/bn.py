@@ -4,7 +4,7 @@ After Potgieter, Mouton & Davel ("Impact of Batch Normalization on Convolutional
 Representations", arXiv 2501.14441): their MNIST setting (the four-conv CNN, SGD at learning rate
 0.01, 4 seeds, representations of 5,000 training samples) on real MNIST digits, by default the
 mnist10k fixture (``--data DIR`` takes the full MNIST IDX files); their CIFAR-10 VGG-16 with ``--recipe
-cifar10-vgg16 --data DIR``. Every per-layer statistic of ``measures.representations`` is computed on the
+cifar10-vgg16 --data DIR``. Every per-layer statistic of ``measures.stats.representations`` is computed on the
 post-ReLU outputs of each hidden layer for a shared class-stratified sample of training images.
 
 Implicit clusters (the samples that switch a unit on) are read two ways:
@@ -60,9 +60,10 @@ _MEMO: dict = {"view": None, "stats": {}}
 
 
 def statistic(view, layer: str, statistic: str, reduce: str = "max") -> float:
-    """One per-layer statistic of ``view`` (``measures.representations.layer_statistics``); all the
+    """One per-layer statistic of ``view`` (``measures.families.per_layer.layer_statistics``); all the
     statistics of a layer and reading are computed together once per view."""
-    from measures.representations import STATISTICS, layer_statistics
+    from measures.families.per_layer import layer_statistics
+    from measures.stats.representations import STATISTICS
 
     if _MEMO["view"] is not view:
         _MEMO.update(view=view, stats={})
@@ -75,7 +76,7 @@ def statistic(view, layer: str, statistic: str, reduce: str = "max") -> float:
 
 def _readings() -> list[tuple[str, str, str]]:
     """(column, statistic, reduce) of every value per layer."""
-    from measures.representations import STATISTICS
+    from measures.stats.representations import STATISTICS
 
     return [(s, s, "max") for s in STATISTICS] + [(f"unit_{s}", s, "none") for s in UNIT_STATISTICS]
 

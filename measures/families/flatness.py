@@ -40,8 +40,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from .model_view import ModelView
-from .registry import MeasureError, measure
+from ..model_view import ModelView
+from ..registry import MeasureError, measure
 
 _JIANG = "Jiang et al., ICLR 2020, 'Fantastic Generalization Measures and Where to Find Them'"
 _SLACK = 1e-9  # for flooring counts computed from float tolerances (0.1 * 100 = 10.000000000000002)

@@ -11,7 +11,8 @@
 
 docs/fidelity.md lists, per measure, every remaining difference from the authors' code and the
 agreement measured against it. Shared conventions (layer rule, tf.data sampling, forward passes) are
-in ``pgdl_conventions.py``.
+in ``pgdl_conventions.py``; the pooling and the graph statistics in ``measures.stats.representations``
+and ``measures.stats.graphs``.
 
 Randomness. Reruns repeat exactly. The DBI samples are TensorFlow's own draws under the authors'
 fixed seeds (``dbi_seeds``), the same for every model of a task; the product
@@ -29,12 +30,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from .model_view import ModelView
+from ...model_view import ModelView
+from ...registry import MeasureError, measure
+from ...stats.graphs import label_variation
+from ...stats.representations import pooled_features
+from ...stats.tf_random import op_seeds
 from .pgdl_conventions import authors_seed, resolve_layer, shuffle_buffer_draws
-from .tf_random import op_seeds
-from .registry import MeasureError, measure
 
 _NATEKAR = ("Natekar & Sharma, 'Representation Based Complexity Measures for Predicting Generalization "
             "in Deep Learning', arXiv 2012.02775 (PGDL winner; github.com/parthnatekar/pgdl)")
@@ -60,21 +62,6 @@ def _labels(view: ModelView) -> np.ndarray:
 
 
 # -- DBI of the first hidden representation ----------------------------------------------------------
-
-
-def pooled_features(h, pool: int = 4) -> np.ndarray:
-    """A representation max-pooled ``pool`` x ``pool`` (stride ``pool``) and flattened, float64 (N, F).
-
-    ``h``: (N, C, H, W) conv maps or (N, F) dense features (never pooled). Pooling is "valid"
-    (floor): a map of side s gives floor(s / pool) outputs and the last s mod pool rows/columns are
-    dropped, as Keras' ``MaxPooling2D(pool_size=pool)`` does; along a side shorter than ``pool`` the
-    window is the whole side (one output). ``pool`` 0 or 1: no pooling, just flattening.
-    """
-    h = torch.as_tensor(h).detach().cpu()
-    if h.dim() == 4 and pool > 1:
-        kh, kw = min(pool, h.shape[2]), min(pool, h.shape[3])
-        h = F.max_pool2d(h, kernel_size=(kh, kw), stride=(kh, kw))
-    return h.reshape(len(h), -1).to(torch.float64).numpy()
 
 
 def dbi_seeds(view: ModelView) -> tuple[int, int]:
@@ -207,60 +194,6 @@ def dbi_times_lwm(view: ModelView, layer=None, pool=4, rounds=10, samples=120, b
 
 
 # -- label variation on the latent geometry graph (VPM) ------------------------------------------------
-
-
-def knn_adjacency(features, k: int = 1) -> np.ndarray:
-    """Lassance et al.'s directed binary k-NN graph (N, N) of the rows of ``features`` (float64).
-
-    As ``generate_laplacian`` / ``RBF`` / ``knn_tf`` of the authors' code: rows flattened and scaled
-    to unit L2 norm (``tf.math.l2_normalize``: divided by sqrt(max(|f|^2, 1e-12))); squared distances
-    D = |a|^2 - 2 a.b + |b|^2; similarities S = exp(-D / (3 std(D))), std over all N^2 entries
-    (ddof 0); A_ij = 1 when S_ij is at least the (k+1)-th largest value of row i (the row's own
-    S_ii = 1 included), then A_ii = 0. Not symmetrized: row i marks i's k nearest rows (ties all
-    marked). The RBF is monotone, so only the order of the distances matters.
-    """
-    f = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
-    n = len(f)
-    if not 1 <= k < n:
-        raise ValueError(f"knn_adjacency needs 1 <= k < number of rows ({n}), got k={k}")
-    f = f / np.sqrt(np.maximum(np.einsum("ij,ij->i", f, f), 1e-12))[:, None]
-    sq = np.einsum("ij,ij->i", f, f)
-    d2 = sq[:, None] - 2.0 * (f @ f.T) + sq[None, :]
-    spread = d2.std()
-    if not spread > 0:
-        raise ValueError("all feature rows coincide: the nearest-neighbour graph is undefined")
-    similarity = np.exp(-d2 / (3.0 * spread))
-    threshold = -np.sort(-similarity, axis=1)[:, k]
-    a = (similarity >= threshold[:, None]).astype(np.float64)
-    np.fill_diagonal(a, 0.0)
-    return a
-
-
-def normalized_laplacian(adjacency) -> np.ndarray:
-    """L = I - D^-1/2 A D^-1/2 with D the row sums of A (not symmetrized; with k = 1 and no tie, L = I - A).
-
-    A node with no edge (degree 0) keeps L_ii = 1 and a 0 row and column elsewhere.
-    """
-    a = np.asarray(adjacency, dtype=np.float64)
-    degree = a.sum(axis=1)
-    scale = np.zeros_like(degree)
-    scale[degree > 0] = 1.0 / np.sqrt(degree[degree > 0])
-    return np.eye(len(a)) - scale[:, None] * a * scale[None, :]
-
-
-def label_variation(features, soft_labels, k: int = 1, n: int | None = None) -> float:
-    """Lassance et al.'s ``smoothness``: trace(Y^T L Y) / (4 n), clipped to [0, 1000] (float64).
-
-    L: ``normalized_laplacian(knn_adjacency(features, k))``; Y: (N, C) soft labels; n: the nominal
-    sample count the authors divide by (their 2 * 2 * 500), default N. With k = 1 and no tie,
-    trace(Y^T L Y) = sum_i Y_i . (Y_i - Y_nn(i)): 0 when every node carries its neighbour's labels.
-    """
-    f = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
-    y = np.asarray(soft_labels, dtype=np.float64)
-    if y.ndim != 2 or len(y) != len(f):
-        raise ValueError(f"soft_labels must be (N, C) with N = {len(f)}, got shape {y.shape}")
-    lap = normalized_laplacian(knn_adjacency(f, k))
-    return float(np.clip(np.sum(y * (lap @ y)) / (4.0 * (len(f) if n is None else n)), 0.0, 1000.0))
 
 
 def mixup_sample(view: ModelView, rng: np.random.Generator, n: int, alpha: float,

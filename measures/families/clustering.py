@@ -1,7 +1,7 @@
 """Clustering of hidden representations, as complexity measures (one number per model).
 
 Two readings of "clustering" (Potgieter, Mouton & Davel, arXiv 2501.14441, did not publish their
-metric; both readings are documented in ``representations.py``):
+metric; both readings are documented in ``measures.stats.representations``):
 
 - implicit clusters (Haasbroek & Davel, SACAIR 2020): the samples that switch a channel on;
   ``cluster_purity`` and ``cluster_perplexity`` say how class-specific those sets are;
@@ -26,9 +26,10 @@ Parameters shared by every measure here:
 
 from __future__ import annotations
 
-from . import representations as rep
-from .model_view import ModelView
-from .registry import measure
+from ..stats import representations as rep
+from .per_layer import layer_average
+from ..model_view import ModelView
+from ..registry import measure
 
 _IMPLICIT = ("Haasbroek & Davel, SACAIR 2020 (implicit clusters); "
              "Potgieter, Mouton & Davel, arXiv 2501.14441 (clustering with and without BatchNorm)")
@@ -45,7 +46,7 @@ def cluster_purity(view: ModelView, layer="all", n=None, reduce="max", threshold
     some sample switches on. ``reduce="none"``: every channel at every position is a unit of its own.
     See ``representations.implicit_clusters``.
     """
-    return rep.layer_average(view, "cluster_purity", layer, n, lambda h, y: rep.cluster_purity(
+    return layer_average(view, "cluster_purity", layer, n, lambda h, y: rep.cluster_purity(
         h, y, num_classes=view.num_classes, reduce=reduce, threshold=threshold))
 
 
@@ -58,7 +59,7 @@ def cluster_perplexity(view: ModelView, layer="all", n=None, reduce="max", thres
     1 when each channel's set is one class, the number of classes when uniform; same sets as
     ``cluster_purity``. See ``representations.implicit_clusters``.
     """
-    return rep.layer_average(view, "cluster_perplexity", layer, n, lambda h, y: rep.cluster_perplexity(
+    return layer_average(view, "cluster_perplexity", layer, n, lambda h, y: rep.cluster_perplexity(
         h, y, num_classes=view.num_classes, reduce=reduce, threshold=threshold))
 
 
@@ -75,7 +76,7 @@ def davies_bouldin(view: ModelView, layer="all", n=None, pool=None, pca=None) ->
     centroids coincide. The winner's variant (first conv layer, 4x4 max pooling, times 1 - LWM) is
     a different measure.
     """
-    return rep.layer_average(view, "davies_bouldin", layer, n,
+    return layer_average(view, "davies_bouldin", layer, n,
                              lambda h, y: rep.davies_bouldin(h, y, pool=pool, pca=pca))
 
 
@@ -90,7 +91,7 @@ def silhouette(view: ModelView, layer="all", n=None, pool=None, pca=None) -> flo
     Euclidean, all ``n`` samples (O(n^2) distances per layer); ``pool`` and ``pca`` as for
     ``davies_bouldin``.
     """
-    return rep.layer_average(view, "silhouette", layer, n,
+    return layer_average(view, "silhouette", layer, n,
                              lambda h, y: rep.silhouette(h, y, pool=pool, pca=pca))
 
 
@@ -105,5 +106,5 @@ def calinski_harabasz(view: ModelView, layer="all", n=None, pool=None, pca=None)
     ``pool`` and ``pca`` as for ``davies_bouldin``. Its scale differs between layers, so
     ``layer="all"`` is dominated by the layers with the largest ratios.
     """
-    return rep.layer_average(view, "calinski_harabasz", layer, n,
+    return layer_average(view, "calinski_harabasz", layer, n,
                              lambda h, y: rep.calinski_harabasz(h, y, pool=pool, pca=pca))

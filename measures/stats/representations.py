@@ -10,22 +10,19 @@ Every statistic is a small pure function of one representation ``h``: a tensor o
 for N samples. A "channel" is one of the C feature maps (for (N, F) a channel is a unit). The
 clustering statistics also take the samples' true ``labels`` (N,).
 
-``layer_statistics(view)`` computes all of them for every hidden layer of a model from the
-activations cached by ``ModelView``, so every statistic of every layer shares one forward pass.
-``layer_average`` is what the registered measures in ``sparsity.py`` and ``clustering.py`` use to
-read the ``layer`` parameter (``view.layers``).
+``measures.families.per_layer`` computes them for the layers of a model (``layer_statistics``,
+``layer_average``); the sparsity and clustering families register them as measures.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from .model_view import ModelView
-from .registry import MeasureError
 
 # -- inputs ---------------------------------------------------------------------------------------
 
@@ -399,7 +396,7 @@ def calinski_harabasz_score(x, labels, chunk: int = 8192) -> float:
     return 1.0 if within == 0.0 else float(between * (n - k) / (within * (k - 1.0)))
 
 
-# -- all statistics of all layers of a model ------------------------------------------------------
+# -- every statistic of one representation ---------------------------------------------------------
 
 STATISTICS = (
     "channel_sparsity", "element_sparsity", "dead_units", "hoyer_sparsity",
@@ -412,7 +409,7 @@ def representation_statistics(h, labels, *, num_classes: int | None = None, stat
                               reduce: str = "max", threshold: float = 0.0, pool: str | None = None,
                               pca: int | None = None) -> dict[str, float]:
     """The statistics named in ``statistics`` (default: all of ``STATISTICS``) of one representation."""
-    wanted = _statistics(statistics)
+    wanted = statistic_names(statistics)
     h = _representation(h)
     out: dict[str, float] = {}
     plain = {"channel_sparsity": channel_sparsity, "element_sparsity": element_sparsity,
@@ -431,7 +428,8 @@ def representation_statistics(h, labels, *, num_classes: int | None = None, stat
     return out
 
 
-def _statistics(statistics: Iterable[str] | None) -> list[str]:
+def statistic_names(statistics: Iterable[str] | None) -> list[str]:
+    """The statistics asked for (None: all of ``STATISTICS``); ValueError naming an unknown one."""
     if statistics is None:
         return list(STATISTICS)
     wanted = [statistics] if isinstance(statistics, str) else list(statistics)
@@ -441,47 +439,19 @@ def _statistics(statistics: Iterable[str] | None) -> list[str]:
     return wanted
 
 
-def layer_statistics(view: ModelView, layers: Iterable[str] | None = None, n: int | None = None,
-                     statistics: Iterable[str] | None = None, **options) -> dict[str, dict[str, float]]:
-    """{layer: {statistic: value}} for ``layers`` (default: ``view.hidden_layers``), input to output.
+# -- pooling, as the PGDL winner reads a representation ----------------------------------------------
 
-    Uses ``view.activations(layer, n)`` (the shared class-stratified sample of ``n`` training
-    examples, default ``view.sample_size``) and its labels, so all statistics of all layers share one
-    forward pass. ``options`` (reduce, threshold, pool, pca) go to ``representation_statistics``.
-    Undefined values (e.g. cluster purity of a layer whose channels are all dead) are NaN.
+
+def pooled_features(h, pool: int = 4) -> np.ndarray:
+    """A representation max-pooled ``pool`` x ``pool`` (stride ``pool``) and flattened, float64 (N, F).
+
+    ``h``: (N, C, H, W) conv maps or (N, F) dense features (never pooled). Pooling is "valid"
+    (floor): a map of side s gives floor(s / pool) outputs and the last s mod pool rows/columns are
+    dropped, as Keras' ``MaxPooling2D(pool_size=pool)`` does; along a side shorter than ``pool`` the
+    window is the whole side (one output). ``pool`` 0 or 1: no pooling, just flattening.
     """
-    names = list(view.hidden_layers if layers is None else ([layers] if isinstance(layers, str) else layers))
-    wanted = _statistics(statistics)
-    for name in names:
-        view.layer(name)  # MeasureError naming the model for an unknown layer
-    labels = view.sample(n)[1]
-    return {
-        name: representation_statistics(view.activations(name, n), labels, num_classes=view.num_classes,
-                                        statistics=wanted, **options)
-        for name in names
-    }
-
-
-# -- the ``layer`` parameter of the registered measures --------------------------------------------
-
-
-def layer_average(view: ModelView, measure: str, layer: str | int, n: int | None,
-                  statistic: Callable[[torch.Tensor, torch.Tensor], float]) -> float:
-    """``statistic(activations, labels)`` of the layer(s) ``view.layers(layer)`` names, averaged over them.
-
-    A statistic that is undefined (NaN) or infinite at any selected layer is a ``MeasureError``
-    naming the model and the layer, rather than a silently shorter average.
-    """
-    names = view.layers(layer)
-    labels = view.sample(n)[1]
-    values = []
-    for name in names:
-        try:
-            value = float(statistic(view.activations(name, n), labels))
-        except ValueError as exc:
-            raise MeasureError(f"model {view.model_id}: {measure} at layer '{name}': {exc}") from None
-        if not math.isfinite(value):
-            raise MeasureError(f"model {view.model_id}: {measure} is undefined at layer '{name}' ({value}); "
-                               "see its documentation for when")
-        values.append(value)
-    return float(np.mean(values))
+    h = torch.as_tensor(h).detach().cpu()
+    if h.dim() == 4 and pool > 1:
+        kh, kw = min(pool, h.shape[2]), min(pool, h.shape[3])
+        h = F.max_pool2d(h, kernel_size=(kh, kw), stride=(kh, kw))
+    return h.reshape(len(h), -1).to(torch.float64).numpy()

@@ -24,45 +24,22 @@ import math
 import numpy as np
 import torch
 
-from .model_view import ModelView
-from .registry import MeasureError, measure
+from ..model_view import ModelView
+from ..registry import MeasureError, measure
+from ..stats.margins import margin_gamma, output_margin
 
 _JIANG = "Jiang et al., ICLR 2020, 'Fantastic Generalization Measures and Where to Find Them'"
 
 
-def output_margin(logits, labels) -> np.ndarray:
-    """Per-sample output margins: logit of the true class minus the largest other logit (float64).
-
-    ``logits``: (N, C) array or tensor; ``labels``: (N,) integer class indices. Negative for a
-    misclassified sample, 0 on a tie between the true class and another.
-    """
-    z = torch.as_tensor(logits).detach().cpu().to(torch.float64)
-    y = torch.as_tensor(labels).detach().cpu().long()
-    if z.dim() != 2 or z.shape[1] < 2:
-        raise ValueError(f"output_margin needs (N, C) logits with C >= 2, got shape {tuple(z.shape)}")
-    true = z.gather(1, y[:, None]).squeeze(1)
-    others = z.clone()
-    others.scatter_(1, y[:, None], -math.inf)
-    return (true - others.max(dim=1).values).numpy()
-
-
-def _sample_margins(view: ModelView, n: int | None, batch_size: int | None) -> np.ndarray:
-    """Output margins on the shared sample: its cached logits, or a pass in batches of ``batch_size``."""
+def _gamma(view: ModelView, n: int | None, batch_size: int | None, percentile: float) -> float:
+    """gamma of the output margins on the shared sample (its cached logits, or a pass in batches of
+    ``batch_size``); MeasureError naming the model when it is undefined."""
     x, y = view.sample(n)
     logits = view.activations("logits", n) if batch_size is None else view.forward(x, batch_size=batch_size)
-    return output_margin(logits, y)
-
-
-def margin_gamma(margins: np.ndarray, percentile: float = 10.0, model_id: str = "") -> float:
-    """gamma: the ``percentile``-th percentile of ``margins``, or of the positive ones when that is <= 0."""
-    margins = np.asarray(margins, dtype=np.float64)
-    gamma = float(np.percentile(margins, percentile))
-    if gamma > 0:
-        return gamma
-    correct = margins[margins > 0]
-    if correct.size == 0:
-        raise MeasureError(f"model {model_id}: no sample is classified correctly, the output margin is undefined")
-    return float(np.percentile(correct, percentile))
+    try:
+        return margin_gamma(output_margin(logits, y), percentile)
+    except ValueError as exc:
+        raise MeasureError(f"model {view.model_id}: {exc}") from None
 
 
 @measure("inverse_margin", source=f"{_JIANG} (1/margin, gamma the 10th-percentile margin)", sign=1)
@@ -75,7 +52,7 @@ def inverse_margin(view: ModelView, n: int | None = None, batch_size: int | None
     percentile of the margins is gamma (10 in Jiang et al.). See the module docstring for gamma
     when the percentile margin is <= 0.
     """
-    gamma = margin_gamma(_sample_margins(view, n, batch_size), percentile, view.model_id)
+    gamma = _gamma(view, n, batch_size, percentile)
     return float(1.0 / gamma**2)
 
 
@@ -91,7 +68,7 @@ def spectral_margin(view: ModelView, n: int | None = None, batch_size: int | Non
     ``inverse_margin`` with the same ``n``, ``batch_size`` and ``percentile``. Computed as
     sum_i 2 log ||W_i||_2 - 2 log gamma in float64 so that deep products do not overflow.
     """
-    gamma = margin_gamma(_sample_margins(view, n, batch_size), percentile, view.model_id)
+    gamma = _gamma(view, n, batch_size, percentile)
     log_prod = sum(2.0 * math.log(float(np.linalg.norm(w, ord=2))) for w in view.weight_matrices())
     return float(log_prod - 2.0 * math.log(gamma))
 

@@ -1,46 +1,23 @@
-"""Fragmentation: how often the predicted class changes across planes through same-class training samples.
+"""Plane geometry of fragmentation: grids on planes through same-class samples, and counting class regions.
 
-Reference: Mouton, Rabe, Haasbroek, Theunissen, Potgieter, Davel, "Is network fragmentation a useful
-complexity measure?", arXiv 2411.04695, which adapts the triplet-plane method of Somepalli et al.,
-"Can Neural Nets Learn the Same Model Twice?", CVPR 2022.
-
-Convention: **sign = +1**. A more fragmented model function (more class regions on the planes) predicts
-a LARGER generalization gap.
-
-The method, per triplet (x1, x2, x3) of training samples of one class:
+After Somepalli et al., "Can Neural Nets Learn the Same Model Twice?", CVPR 2022, as Mouton et al.
+(arXiv 2411.04695) use it; the measures are in ``measures.families.fragmentation``. Per triplet
+(x1, x2, x3) of training samples of one class:
 
 1. ``plane_grid``: the plane through the three points, with orthonormal axes
    a = (x2 - x1)/|x2 - x1| and b = (x3 - x1) minus its component along a, normalized; the anchors sit
    at x1 -> (0, 0), x2 -> (|x2 - x1|, 0), x3 -> (a.(x3 - x1), b.(x3 - x1)). An R x R grid of points
    x1 + u a + v b covers the anchors' bounding box, extended by ``padding`` of its extent on each side.
-2. Every grid point is classified by the argmax of the logits (``plane_labels``).
+2. Every grid point is classified by the argmax of a classifier's logits (``plane_labels``).
 3. ``count_regions``: per predicted class, its 8-connected regions in the R x R label image, summed over
    classes (a constant plane scores 1; k classes in one blob each score k).
 
-The model's value aggregates the triplets (``mean`` or ``median``). ``fragmentation_hidden`` does the
-same in the post-activation representation of a hidden layer (plane through the three samples'
-representations, grid points classified by the layers after it); ``fragmentation_skips`` is the cheap
-1-D variant of Somepalli et al.'s code: class changes along the segment x1 -> x2.
-
-Choices the paper leaves open, exposed as keyword parameters (defaults in brackets):
-grid resolution R [24], padding [0.1, as in Somepalli et al.], number of triplets [20, spread evenly
-over classes], layer [the middle hidden layer], normalization [off: the paper's raw count], aggregation
-[mean]. Somepalli et al. counted with R = 50 and 1000 triplets: 2.5 million forward passes, far beyond
-the competition's 300 s per-model budget on a CPU. The cost is R^2 x triplets forward passes.
-
-The defaults were chosen to fit the competition's 300 s per-model budget on one CPU thread for a
-PGDL task-1-sized VGG (the seconds are in the generated ``docs/measure_times.json``,
-``python -m benchmark.perf.measure_times``). Of the budget-sized choices (R = 32 with 10 triplets
-costs about the same), R = 24 with 20 triplets was preferred: one triplet per class leaves the mean
-at the mercy of a single plane per class, while a 24 x 24 grid still resolves regions down to ~1/20
-of the plane's side. ``layer="all"`` costs about the sum over the hidden layers (7 on that VGG);
-lower ``num_triplets`` with it.
+``segment_skips`` is the 1-D variant of Somepalli et al.'s code (class changes along x1 -> x2). A
+classifier is any function from a batch of points to logits (a network, or its layers after one).
 """
 
 from __future__ import annotations
 
-import numbers
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -48,8 +25,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from .model_view import ModelView
-from .registry import MeasureError, measure
+from ..checks import finite_at_least, flag, int_at_least
 
 __all__ = [
     "TripletPlane",
@@ -62,43 +38,12 @@ __all__ = [
     "triplet_fragmentation",
 ]
 
-SOURCE = (
-    "Mouton, Rabe, Haasbroek, Theunissen, Potgieter, Davel, 'Is network fragmentation a useful complexity "
-    "measure?', arXiv 2411.04695; triplet planes of Somepalli et al., CVPR 2022"
-)
 
 # Relative size below which x2 - x1, or the part of x3 - x1 off the line through x1 and x2, counts as zero.
 # Float32 inputs carry ~1e-7 relative rounding, so a triplet this close to collinear spans no usable plane.
 DEGENERATE_RTOL = 1e-5
 
 Classifier = Callable[[torch.Tensor], torch.Tensor]
-
-
-# -- argument checks ----------------------------------------------------------------------------
-
-
-def _int_at_least(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _padding(value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
-        raise ValueError(f"padding must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
-def _aggregation(value) -> str:
-    if value not in ("mean", "median"):
-        raise ValueError(f"aggregation must be 'mean' or 'median', got {value!r}")
-    return value
-
-
-def _flag(name: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
 
 
 def _tensor(name: str, x) -> torch.Tensor:
@@ -190,8 +135,8 @@ def plane_grid(x1, x2, x3, resolution: int = 24, padding: float = 0.1) -> Triple
         ValueError: shapes differ, or the triplet is degenerate (x1 == x2, or x3 on the line through
             x1 and x2, within a relative ``DEGENERATE_RTOL``), naming which.
     """
-    resolution = _int_at_least("resolution", resolution, 2)
-    padding = _padding(padding)
+    resolution = int_at_least("resolution", resolution, 2)
+    padding = finite_at_least("padding", padding, 0)
     x1, x2, x3 = (_tensor(name, x) for name, x in (("x1", x1), ("x2", x2), ("x3", x3)))
     if not x1.shape == x2.shape == x3.shape:
         raise ValueError(f"x1, x2, x3 must have one shape, got {list(x1.shape)}, {list(x2.shape)}, {list(x3.shape)}")
@@ -258,8 +203,8 @@ def same_class_tuples(labels, count: int, rng: np.random.Generator, size: int = 
     without replacement; tuples are drawn independently. Returns an int64 array (count, size),
     grouped by class in ascending label order.
     """
-    count = _int_at_least("count", count, 1)
-    size = _int_at_least("size", size, 1)
+    count = int_at_least("count", count, 1)
+    size = int_at_least("size", size, 1)
     labels = np.asarray(labels).reshape(-1)
     classes, sizes = np.unique(labels, return_counts=True)
     usable = classes[sizes >= size]
@@ -315,9 +260,9 @@ def plane_labels(classify: Classifier, triplets, resolution: int = 24, padding: 
         ``x1 + u[i] a + v[j] b``; and a bool mask (T,) that is False for degenerate triplets (duplicate
         or collinear anchors), whose labels are -1.
     """
-    resolution = _int_at_least("resolution", resolution, 2)
-    padding = _padding(padding)
-    batch_size = _int_at_least("batch_size", batch_size, 1)
+    resolution = int_at_least("resolution", resolution, 2)
+    padding = finite_at_least("padding", padding, 0)
+    batch_size = int_at_least("batch_size", batch_size, 1)
     triplets = _anchors("triplets", triplets, 3)
     count, shape, dtype = len(triplets), triplets.shape[2:], triplets.dtype
     planes, valid = [], np.zeros(count, dtype=bool)
@@ -368,7 +313,7 @@ def triplet_fragmentation(classify: Classifier, triplets, resolution: int = 24, 
         float64 array (T,): one value per triplet, NaN for a degenerate triplet (duplicate or collinear
         anchors), which spans no plane.
     """
-    normalize = _flag("normalize", normalize)
+    normalize = flag("normalize", normalize)
     labels, valid = plane_labels(classify, triplets, resolution, padding, batch_size)
     out = np.full(len(labels), np.nan)
     for t in np.flatnonzero(valid):
@@ -384,8 +329,8 @@ def segment_skips(classify: Classifier, pairs, resolution: int = 100, batch_size
     ends included. ``pairs`` is (P, 2, *point_shape); returns float64 (P,) counts. Larger values
     predict a larger generalization gap.
     """
-    resolution = _int_at_least("resolution", resolution, 2)
-    batch_size = _int_at_least("batch_size", batch_size, 1)
+    resolution = int_at_least("resolution", resolution, 2)
+    batch_size = int_at_least("batch_size", batch_size, 1)
     pairs = _anchors("pairs", pairs, 2)
     shape = pairs.shape[2:]
     steps = torch.linspace(0, 1, resolution, dtype=pairs.dtype, device=pairs.device)
@@ -399,131 +344,3 @@ def segment_skips(classify: Classifier, pairs, resolution: int = 100, batch_size
             points = starts[p] + s * (ends[p] - starts[p])
             flat[start : start + len(k)] = _classify(classify, points.reshape(-1, *shape))
     return np.array([count_skips(row) for row in flat.reshape(len(pairs), resolution)], dtype=np.float64)
-
-
-# -- measures ---------------------------------------------------------------------------------------
-
-# Every fragmentation variant draws its triplets from this stream of ``view.rng``: input-space and
-# hidden-layer values of a model are computed on the same triplets (a paired comparison), and reruns repeat.
-_TRIPLET_STREAM = "fragmentation"
-
-
-def _aggregate(values: np.ndarray, aggregation: str, what: str, view: ModelView) -> float:
-    done = values[~np.isnan(values)]
-    if len(done) == 0:
-        raise MeasureError(
-            f"model {view.model_id}: {what}: every triplet is degenerate (duplicate or collinear samples)"
-        )
-    if len(done) < len(values):
-        warnings.warn(f"model {view.model_id}: {what}: skipped {len(values) - len(done)} of {len(values)} "
-                      "degenerate triplets (duplicate or collinear samples)", RuntimeWarning, stacklevel=3)
-    return float(np.mean(done) if aggregation == "mean" else np.median(done))
-
-
-def _triplet_inputs(view: ModelView, num_triplets: int) -> torch.Tensor:
-    index = same_class_tuples(view.y_train.numpy(), num_triplets, view.rng(_TRIPLET_STREAM), size=3)
-    return view.x_train[torch.as_tensor(index)]
-
-
-def _representations(view: ModelView, layer: str, x: torch.Tensor, batch_size: int) -> torch.Tensor:
-    flat = x.reshape(-1, *x.shape[2:])
-    out = view.forward(flat, layer, batch_size=batch_size)
-    return out.reshape(*x.shape[:2], *out.shape[1:])
-
-
-def _check(measure_name: str, resolution, batch_size, aggregation, padding=0.0, normalize=False, **counts):
-    """Validate a measure's parameters; MeasureError naming the measure and the parameter."""
-    try:
-        _int_at_least("resolution", resolution, 2)
-        _int_at_least("batch_size", batch_size, 1)
-        _aggregation(aggregation)
-        _padding(padding)
-        _flag("normalize", normalize)
-        for name, value in counts.items():
-            _int_at_least(name, value, 1)
-    except (TypeError, ValueError) as exc:
-        raise MeasureError(f"measure '{measure_name}': {exc}") from None
-
-
-@measure("fragmentation", source=SOURCE, sign=1)
-def fragmentation(view: ModelView, resolution: int = 24, padding: float = 0.1, num_triplets: int = 20,
-                  aggregation: str = "mean", normalize: bool = False, batch_size: int = 64) -> float:
-    """Mean class-region count on planes through same-class training triplets, in input space (larger: larger gap).
-
-    Mouton et al., arXiv 2411.04695, with the triplet planes of Somepalli et al. (CVPR 2022): for each
-    triplet of training samples of one class, an R x R grid over the plane through them (see
-    ``plane_grid``) is classified by the network, and the 8-connected regions of each predicted class
-    are counted and summed (``count_regions``); the triplets' counts are aggregated.
-
-    Parameters (choices the paper leaves open):
-        resolution: R, grid points per axis [24; Somepalli et al. used 50, too costly for a 300 s budget].
-        padding: fraction of the anchors' bounding-box extent added on each side [0.1, Somepalli et al.].
-        num_triplets: triplets of the SAME class, spread evenly over classes, drawn with
-            ``view.rng("fragmentation")`` so reruns repeat [20: two per class for 10 classes].
-        aggregation: "mean" (the paper's) or "median" over triplets [mean].
-        normalize: divide each triplet's count by the number of classes present in its plane [False].
-        batch_size: grid points per forward pass (speed and memory only) [64: on a task-1 VGG
-            64-point batches ran faster than 256-point ones, ``python -m benchmark.perf``].
-
-    Degenerate triplets (duplicate or collinear samples) are skipped with a RuntimeWarning giving their
-    count; if all are, MeasureError.
-    """
-    _check("fragmentation", resolution, batch_size, aggregation, padding, normalize, num_triplets=num_triplets)
-    triplets = _triplet_inputs(view, num_triplets)
-    values = triplet_fragmentation(view.forward, triplets, resolution, padding, normalize, batch_size)
-    return _aggregate(values, aggregation, "fragmentation", view)
-
-
-@measure("fragmentation_hidden", source=SOURCE, sign=1)
-def fragmentation_hidden(view: ModelView, layer="middle", resolution: int = 24, padding: float = 0.1,
-                         num_triplets: int = 20, aggregation: str = "mean", normalize: bool = False,
-                         batch_size: int = 64) -> float:
-    """Fragmentation in a hidden layer's post-activation representation (larger: larger gap).
-
-    Mouton et al., arXiv 2411.04695 (hidden-layer fragmentation): the plane is built through the three
-    samples' representations at ``layer`` (``view.forward(x, layer)``), and its grid points are
-    classified by the layers after it (``view.forward(h, after=layer)``); counting and aggregation as in ``fragmentation``, on
-    the same triplets (the ``"fragmentation"`` stream of ``view.rng``).
-
-    Parameters:
-        layer: any ``view.layers`` spec: "middle" (``hidden_layers[len // 2]``), "first", "last",
-            "penultimate", an int index into ``view.hidden_layers``, a layer name, or "all": the mean
-            over every hidden layer of the per-layer value (costs about the sum of the layers' costs;
-            lower ``num_triplets`` with it) ["middle"].
-        resolution, padding, num_triplets, aggregation, normalize, batch_size: as in ``fragmentation``.
-
-    Triplets whose representations coincide or are collinear are skipped with a RuntimeWarning; a layer
-    where all are (a dead layer maps the samples to one point) raises MeasureError naming it.
-    """
-    _check("fragmentation_hidden", resolution, batch_size, aggregation, padding, normalize, num_triplets=num_triplets)
-    layers = view.layers(layer)
-    inputs = _triplet_inputs(view, num_triplets)
-    per_layer = []
-    for name in layers:
-        triplets = _representations(view, name, inputs, batch_size)
-        classify = lambda h, name=name: view.forward(h, after=name)
-        values = triplet_fragmentation(classify, triplets, resolution, padding, normalize, batch_size)
-        per_layer.append(_aggregate(values, aggregation, f"fragmentation_hidden at layer '{name}'", view))
-    return float(np.mean(per_layer))
-
-
-@measure("fragmentation_skips", source=SOURCE + "; 1-D 'skips' count of Somepalli et al.'s code", sign=1)
-def fragmentation_skips(view: ModelView, resolution: int = 100, num_pairs: int = 50, aggregation: str = "mean",
-                        batch_size: int = 64) -> float:
-    """Mean number of class changes along segments between same-class training samples (larger: larger gap).
-
-    The cheap 1-D variant of the triplet-plane method (Somepalli et al., CVPR 2022, their code's "skips";
-    Mouton et al., arXiv 2411.04695): along x1 -> x2 sampled at ``resolution`` points, both ends
-    included, count consecutive points whose predicted classes differ (``segment_skips``).
-
-    Parameters:
-        resolution: points per segment [100].
-        num_pairs: pairs of the SAME class, spread evenly over classes, drawn with
-            ``view.rng()`` (the stream of "fragmentation_skips") [50: five per class for 10 classes].
-        aggregation: "mean" or "median" over pairs [mean].
-        batch_size: points per forward pass (speed and memory only) [64, as ``fragmentation``].
-    """
-    _check("fragmentation_skips", resolution, batch_size, aggregation, num_pairs=num_pairs)
-    index = same_class_tuples(view.y_train.numpy(), num_pairs, view.rng(), size=2)
-    values = segment_skips(view.forward, view.x_train[torch.as_tensor(index)], resolution, batch_size)
-    return float(np.mean(values) if aggregation == "mean" else np.median(values))

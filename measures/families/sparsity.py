@@ -1,6 +1,6 @@
 """Sparsity of hidden representations, as complexity measures (one number per model).
 
-Per-layer definitions live in ``representations.py`` (after Potgieter, Mouton & Davel, arXiv
+Per-layer definitions live in ``measures.stats.representations`` (after Potgieter, Mouton & Davel, arXiv
 2501.14441, who found sparsity NOT changed by BatchNorm and not what makes it generalize better).
 
 Sign: the literature does not say whether sparser representations predict a smaller or a larger
@@ -21,9 +21,10 @@ Parameters shared by every measure here:
 
 from __future__ import annotations
 
-from . import representations as rep
-from .model_view import ModelView
-from .registry import measure
+from ..stats import representations as rep
+from .per_layer import layer_average
+from ..model_view import ModelView
+from ..registry import measure
 
 _SOURCE = "Potgieter, Mouton & Davel, arXiv 2501.14441 (BatchNorm and representations)"
 
@@ -36,7 +37,7 @@ def channel_sparsity(view: ModelView, layer="all", n=None) -> float:
 
     See ``representations.channel_sparsity``; a dense layer's channels are its units.
     """
-    return rep.layer_average(view, "channel_sparsity", layer, n, lambda h, _: rep.channel_sparsity(h))
+    return layer_average(view, "channel_sparsity", layer, n, lambda h, _: rep.channel_sparsity(h))
 
 
 @measure("element_sparsity", source=_SOURCE + ", fraction of zero activations", sign=-1)
@@ -45,7 +46,7 @@ def element_sparsity(view: ModelView, layer="all", n=None) -> float:
 
     Default layer: "all", the mean over ``view.hidden_layers`` (module docstring).
     """
-    return rep.layer_average(view, "element_sparsity", layer, n, lambda h, _: rep.element_sparsity(h))
+    return layer_average(view, "element_sparsity", layer, n, lambda h, _: rep.element_sparsity(h))
 
 
 @measure("dead_units", source=_SOURCE + ", dead units", sign=-1)
@@ -56,7 +57,7 @@ def dead_units(view: ModelView, layer="all", n=None) -> float:
 
     Dead on the sample, not provably dead: a larger ``n`` can only lower it.
     """
-    return rep.layer_average(view, "dead_units", layer, n, lambda h, _: rep.dead_units(h))
+    return layer_average(view, "dead_units", layer, n, lambda h, _: rep.dead_units(h))
 
 
 @measure("hoyer_sparsity", source="Hoyer, JMLR 5 (2004), sparseness measure; applied as in " + _SOURCE, sign=-1)
@@ -68,4 +69,4 @@ def hoyer_sparsity(view: ModelView, layer="all", n=None) -> float:
     (sqrt(n) - |x|_1/|x|_2) / (sqrt(n) - 1) over the flattened representation; an all-zero sample
     scores 1. See ``representations.hoyer_sparsity``.
     """
-    return rep.layer_average(view, "hoyer_sparsity", layer, n, lambda h, _: rep.hoyer_sparsity(h))
+    return layer_average(view, "hoyer_sparsity", layer, n, lambda h, _: rep.hoyer_sparsity(h))

@@ -1,6 +1,6 @@
 """What the PGDL winners' code shares: which layer it reads, how tf.data draws its samples, one forward pass.
 
-The winners' measures (``winners.py``, ``augmentation.py``) are ports of code written for the PGDL
+The winners' measures (``representations.py``, ``augmented.py`` beside this file) are ports of code written for the PGDL
 starting kit: Keras models and a ``tf.data.Dataset`` of the training split in its stored order. Three
 of its habits decide what those measures compute, so they live here, once:
 
@@ -9,7 +9,7 @@ of its habits decide what those measures compute, so they live here, once:
   BatchNorm or Activation layer): ``first_weighted_layer``.
 * **Sampling.** Their samples come from ``dataset.repeat(-1).shuffle(B)`` (Natekar & Sharma: B = 5000;
   Lassance et al. per class: B = 100). ``shuffle_buffer_draws`` runs ``tf.data``'s shuffle
-  (``tf_random.shuffle_draws``): with the authors' seeds it yields TensorFlow's samples element for
+  (``measures.stats.tf_random.shuffle_draws``): with the authors' seeds it yields TensorFlow's samples element for
   element; unseeded, it draws the seeds from a numpy generator.
 * **Seeds.** Natekar & Sharma's code fixes its seeds (``shuffle(5000, seed=1)``, ``DataAugmentor(seed=0)``,
   ``np.random.seed(2)``), so every model of a task is measured on the same samples, mixup partners and
@@ -21,12 +21,11 @@ of its habits decide what those measures compute, so they live here, once:
 
 from __future__ import annotations
 
-
 import numpy as np
 
-from . import tf_random
-from .model_view import ModelView
-from .registry import MeasureError
+from ...model_view import ModelView
+from ...registry import MeasureError
+from ...stats import tf_random
 
 WEIGHT_LAYERS = ("Conv2D", "Dense")  # the layer classes whose Keras config has `filters` or `units`
 

@@ -1,7 +1,10 @@
-"""Classic complexity baselines of Jiang et al. (ICLR 2020, 'Fantastic Generalization Measures').
+"""The norms family: norm-based baselines of the competition and of Jiang et al. (ICLR 2020).
 
-Parameter count, a VC-dimension-style bound, products and sums of spectral and Frobenius norms of
-the weights (BatchNorm folded into the preceding layer first), and the path norm.
+The sum of squared weights of the competition's sample submission and the distance from
+initialization; Jiang et al.'s ('Fantastic Generalization Measures') parameter count, a
+VC-dimension-style bound, products and sums of spectral and Frobenius norms of the weights
+(BatchNorm folded into the preceding layer first), and the path norm. The norms themselves are in
+``measures.stats.norms``.
 
 Sign convention: every measure here is registered with sign +1 (a larger value predicts a larger
 generalization gap), the direction the underlying bounds suggest. Jiang et al. found empirically that
@@ -11,36 +14,15 @@ records the theoretical direction, not the empirical one.
 
 from __future__ import annotations
 
-import copy
 import math
 
 import numpy as np
-import torch
 
-from .batchnorm_folding import batchnorm_scale_shift, fold_batchnorm, folded, plan, affine_layer
-from .model_view import ModelView
-from .registry import MeasureError, measure
-
-__all__ = ["fold_batchnorm", "frobenius_norm", "path_norm_value", "spectral_norm"]
+from ..model_view import ModelView
+from ..registry import MeasureError, measure
+from ..stats.norms import frobenius_norm, path_norm_value, spectral_norm
 
 _JIANG = "Jiang et al., ICLR 2020, 'Fantastic Generalization Measures and Where to Find Them'"
-
-# ---------------------------------------------------------------------------------------------
-# Norms
-
-
-def spectral_norm(matrix) -> float:
-    """Largest singular value of a 2-D matrix (exact, by SVD, in float64)."""
-    m = np.asarray(matrix, dtype=np.float64)
-    if m.size == 0:
-        return 0.0
-    return float(np.linalg.svd(m, compute_uv=False)[0])
-
-
-def frobenius_norm(matrix) -> float:
-    """Square root of the sum of squared entries (float64)."""
-    return float(np.sqrt(np.sum(np.square(np.asarray(matrix, dtype=np.float64)))))
-
 
 def _log_norms(view: ModelView, norm) -> list[float]:
     values = [norm(m) for m in view.weight_matrices()]
@@ -141,41 +123,6 @@ def vc_bound(view: ModelView) -> float:
 # Path norm
 
 
-@torch.no_grad()
-def path_norm_value(network, input_shape, include_bias: bool = False) -> float:
-    """sum f_{w^2}(1): the network with every (BatchNorm-folded) weight squared, run on an all-ones input.
-
-    ``input_shape`` excludes the batch axis (C, H, W) or (features,). Runs on a deep copy in float64.
-    """
-    net = copy.deepcopy(network).to("cpu", torch.float64).eval()  # float64 CPU statistics, on any device
-    x = torch.ones((1,) + tuple(input_shape), dtype=torch.float64, device="cpu")
-    for what, _, module, bn in plan(net):
-        if getattr(module, "activation", None) == "softmax":
-            module.activation = "linear"  # the path norm sums the logits, not probabilities
-        if what == "weighted":
-            w, b = folded(module, bn)
-            layer = affine_layer(module)
-            layer.weight.data = w.square()
-            if layer.bias is not None:
-                layer.bias.data = b.square() if include_bias else torch.zeros_like(b)
-            elif include_bias and bn is not None:
-                # bias created by folding: add it after the layer (per output channel)
-                x = module(x)
-                shape = (1, -1) + (1,) * (x.dim() - 2)
-                x = x + b.square().reshape(shape)
-                continue
-            x = module(x)
-        elif what == "bn":
-            s, t = batchnorm_scale_shift(module)
-            shape = (1, -1) + (1,) * (x.dim() - 2)
-            x = x * s.square().reshape(shape)
-            if include_bias:
-                x = x + t.square().reshape(shape)
-        else:
-            x = module(x)
-    return float(x.sum())
-
-
 @measure("path_norm", source=f"{_JIANG} (path-norm); Neyshabur, Tomioka & Srebro, COLT 2015", sign=1,
          stochastic=False)
 def path_norm(view: ModelView, include_bias: bool = False) -> float:
@@ -191,3 +138,44 @@ def path_norm(view: ModelView, include_bias: bool = False) -> float:
     on a float64 CPU copy of the network, whatever ``view.device``.
     """
     return path_norm_value(view.network, tuple(view.x_train.shape[1:]), include_bias=include_bias)
+
+
+def _keras_weights(network) -> list[np.ndarray]:
+    if hasattr(network, "get_keras_weights"):
+        return network.get_keras_weights()
+    return [t.detach().cpu().numpy() for t in network.state_dict().values() if t.is_floating_point()]
+
+
+@measure(
+    "weight_norm",
+    source="PGDL starting kit sample submission (Jiang et al., arXiv 2012.07976); "
+    "Jiang et al., ICLR 2020, 'Fantastic Generalization Measures', frobenius norm family",
+    stochastic=False,
+)
+def weight_norm(view: ModelView) -> float:
+    """Sum over all weight tensors of their squared Frobenius norm (larger predicts a larger gap).
+
+    "All weight tensors" means every array of Keras ``model.get_weights()``: kernels, biases and
+    BatchNorm's gamma, beta and moving statistics, exactly as the competition's sample submission
+    summed them. Accumulated in float64.
+    """
+    return float(sum(np.sum(np.square(w, dtype=np.float64)) for w in _keras_weights(view.network)))
+
+
+@measure(
+    "distance_from_init",
+    source="Nagarajan & Kolter 2019; Jiang et al., ICLR 2020, 'Fantastic Generalization Measures' (dist. from init.)",
+    stochastic=False,
+)
+def distance_from_init(view: ModelView) -> float:
+    """Sum over all weight tensors of the squared Frobenius norm of W - W0 (larger predicts a larger gap).
+
+    W0 are the weights at initialization (``weights_init.hdf5``); the same arrays as ``weight_norm``.
+    """
+    if view.initial_network is None:
+        raise MeasureError(f"model {view.model_id}: distance_from_init needs initial weights (weights_init.hdf5)")
+    final = _keras_weights(view.network)
+    initial = _keras_weights(view.initial_network)
+    return float(
+        sum(np.sum(np.square(w.astype(np.float64) - w0.astype(np.float64))) for w, w0 in zip(final, initial))
+    )
