@@ -131,3 +131,40 @@ def test_bn_findings_quote_their_results():
     assert f"(+{purity[0]['mean_difference']:.3f}, p = {purity[0]['p']:.3f})" in clustering
     assert f"({purity[1]['mean_difference']:.3f}, p = {purity[1]['p']:.0e})" in clustering
     assert all(last[f"cluster_purity|bn|{i}"]["max"] == 0.1 for i in range(1, 5))
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def test_pgdl_finding_quotes_the_measures_table_and_the_main_job():
+    from test_readme_main_job import readme_block
+
+    text = (ROOT / "README.md").read_text()
+    start = text.index("| measure | sign | CMI x100 digits-bn | CMI x100 digits-nobn | CMI x100 pgdl_toy_data |")
+    table = {}
+    for line in text[start:].split("\n")[2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        table[cells[0].strip("`")] = [None if c == "n/a" else float(c) for c in cells[2:5]]
+
+    def rank(name: str, column: int) -> tuple[int, int]:
+        scored = sorted((v[column] for v in table.values() if v[column] is not None), reverse=True)
+        return scored.index(table[name][column]) + 1, len(scored)
+
+    finding = text[text.index("| Mouton et al.: a fragmentation-based measure does well on PGDL |"):]
+    finding = finding[:finding.index("\n")]
+    hidden, frag, skips = "fragmentation_hidden", "fragmentation", "fragmentation_skips"
+    assert len(table) == 34
+    assert f"`{hidden}` ranks {_ordinal(rank(hidden, 0)[0])} of 34 measures on digits-bn and " \
+           f"{_ordinal(rank(hidden, 1)[0])} on digits-nobn (CMI x 100 {table[hidden][0]:.2f}, {table[hidden][1]:.2f})" \
+           in finding
+    assert f"`{frag}` {_ordinal(rank(frag, 0)[0])} and {_ordinal(rank(frag, 1)[0])} " \
+           f"({table[frag][0]:.2f}, {table[frag][1]:.2f})" in finding
+    toy = rank(hidden, 2), rank(frag, 2)
+    assert f"they rank {_ordinal(toy[0][0])} and {_ordinal(toy[1][0])} of {toy[0][1]}" in finding
+    assert f"`{skips}` {_ordinal(rank(skips, 2)[0])} ({table[skips][2]:.2f})" in finding
+    versus = {tuple(line.split()[:2]): line for line in readme_block()}
+    assert "tied p=" in versus[("digits-bn", frag)] and "tied p=" in versus[("digits-bn", hidden)]
+    assert "tied p=" in versus[("digits-nobn", frag)] and "worse p=0.05" in versus[("digits-nobn", hidden)]
