@@ -231,7 +231,10 @@ def test_builtin_measure_is_keyed_by_its_module_source(toy_task_path):
 
     entry = measures.get("weight_norm")
     module_file = Path(inspect.getsourcefile(entry.fn))
-    digest = hashlib.sha256(inspect.getsource(entry.fn).encode() + b"\0" + module_file.read_bytes() + b"\0")
+    # its module, then the statistics it uses (measures/stats/norms.py, which folds BatchNorm)
+    stats = [module_file.parents[1] / "stats" / name for name in ("batchnorm_folding.py", "norms.py")]
+    digest = hashlib.sha256(inspect.getsource(entry.fn).encode()
+                            + b"".join(b"\0" + f.read_bytes() for f in [module_file, *stats]) + b"\0")
     run = prepare(load_task(toy_task_path), ["weight_norm"])
     assert run.measures["weight_norm"][1] == f"{entry.version}+{digest.hexdigest()[:12]}"
 
