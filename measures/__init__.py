@@ -5,7 +5,7 @@ It sees one trained model and its training data through ``ModelView`` (``measure
 whole contract) and never opens files.
 
 Layout: the contract at the top (``model_view``, ``registry``, ``catalogue``, ``plugins`` for entry
-points, ``checks`` for parameters, ``code_identity``); ``stats/``, pure statistics of arrays and
+points, ``checks`` for parameters, ``citations``, ``code_identity``); ``stats/``, pure statistics of arrays and
 tensors that import none of the contract; ``families/``, the built-in measures as thin ``@measure``
 adapters, one module per family of ``-m family:NAME`` (``winners`` a subpackage).
 """

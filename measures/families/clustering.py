@@ -28,11 +28,11 @@ from __future__ import annotations
 
 from ..stats import representations as rep
 from .per_layer import layer_average
+from ..citations import HAASBROEK, POTGIETER
 from ..model_view import ModelView
 from ..registry import measure
 
-_IMPLICIT = ("Haasbroek & Davel, SACAIR 2020 (implicit clusters); "
-             "Potgieter, Mouton & Davel, arXiv 2501.14441 (clustering with and without BatchNorm)")
+_IMPLICIT = f"{HAASBROEK} (implicit clusters); {POTGIETER} (clustering with and without BatchNorm)"
 
 
 @measure("cluster_purity", source=_IMPLICIT, sign=-1)

@@ -40,10 +40,10 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from ..citations import JIANG_2020
 from ..model_view import ModelView
 from ..registry import MeasureError, measure
 
-_JIANG = "Jiang et al., ICLR 2020, 'Fantastic Generalization Measures and Where to Find Them'"
 _SLACK = 1e-9  # for flooring counts computed from float tolerances (0.1 * 100 = 10.000000000000002)
 
 
@@ -130,7 +130,7 @@ def _seed(view: ModelView, size: int | None = None):
 
 
 @measure("sharpness",
-         source=f"Keskar et al., ICLR 2017 (sharpness); {_JIANG} (sharpness flatness 1/alpha'^2)", sign=1)
+         source=f"Keskar et al., ICLR 2017 (sharpness); {JIANG_2020} (sharpness flatness 1/alpha'^2)", sign=1)
 def sharpness(view: ModelView, n: int | None = 100, tolerance: float = 0.1, steps: int = 5,
               iterations: int = 10, alpha_min: float = 1e-4, alpha_max: float = 1.0,
               batch_size: int | None = 50) -> float:
@@ -222,7 +222,7 @@ def sharpness(view: ModelView, n: int | None = 100, tolerance: float = 0.1, step
 
 
 @measure("pacbayes_sigma",
-         source=f"Neyshabur et al., NeurIPS 2017; Dziugaite & Roy, UAI 2017; {_JIANG} (pacbayes flatness 1/sigma'^2)",
+         source=f"Neyshabur et al., NeurIPS 2017; Dziugaite & Roy, UAI 2017; {JIANG_2020} (pacbayes flatness 1/sigma'^2)",
          sign=1)
 def pacbayes_sigma(view: ModelView, n: int | None = 100, tolerance: float = 0.1, draws: int = 10,
                    iterations: int = 10, sigma_min: float = 1e-5, sigma_max: float = 1.0,

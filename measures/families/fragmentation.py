@@ -40,14 +40,10 @@ import numpy as np
 import torch
 
 from ..checks import finite_at_least, flag, int_at_least, one_of
+from ..citations import MOUTON_FRAGMENTATION
 from ..model_view import ModelView
 from ..registry import MeasureError, measure
 from ..stats.planes import same_class_tuples, segment_skips, triplet_fragmentation
-
-SOURCE = (
-    "Mouton, Rabe, Haasbroek, Theunissen, Potgieter, Davel, 'Is network fragmentation a useful complexity "
-    "measure?', arXiv 2411.04695; triplet planes of Somepalli et al., CVPR 2022"
-)
 
 
 # Every fragmentation variant draws its triplets from this stream of ``view.rng``: input-space and
@@ -92,7 +88,7 @@ def _check(measure_name: str, resolution, batch_size, aggregation, padding=0.0, 
         raise MeasureError(f"measure '{measure_name}': {exc}") from None
 
 
-@measure("fragmentation", source=SOURCE, sign=1)
+@measure("fragmentation", source=MOUTON_FRAGMENTATION, sign=1)
 def fragmentation(view: ModelView, resolution: int = 24, padding: float = 0.1, num_triplets: int = 20,
                   aggregation: str = "mean", normalize: bool = False, batch_size: int = 64) -> float:
     """Mean class-region count on planes through same-class training triplets, in input space (larger: larger gap).
@@ -121,7 +117,7 @@ def fragmentation(view: ModelView, resolution: int = 24, padding: float = 0.1, n
     return _aggregate(values, aggregation, "fragmentation", view)
 
 
-@measure("fragmentation_hidden", source=SOURCE, sign=1)
+@measure("fragmentation_hidden", source=MOUTON_FRAGMENTATION, sign=1)
 def fragmentation_hidden(view: ModelView, layer="middle", resolution: int = 24, padding: float = 0.1,
                          num_triplets: int = 20, aggregation: str = "mean", normalize: bool = False,
                          batch_size: int = 64) -> float:
@@ -154,7 +150,7 @@ def fragmentation_hidden(view: ModelView, layer="middle", resolution: int = 24, 
     return float(np.mean(per_layer))
 
 
-@measure("fragmentation_skips", source=SOURCE + "; 1-D 'skips' count of Somepalli et al.'s code", sign=1)
+@measure("fragmentation_skips", source=MOUTON_FRAGMENTATION + "; 1-D 'skips' count of Somepalli et al.'s code", sign=1)
 def fragmentation_skips(view: ModelView, resolution: int = 100, num_pairs: int = 50, aggregation: str = "mean",
                         batch_size: int = 64) -> float:
     """Mean number of class changes along segments between same-class training samples (larger: larger gap).

@@ -24,11 +24,10 @@ import math
 import numpy as np
 import torch
 
+from ..citations import JIANG_2020
 from ..model_view import ModelView
 from ..registry import MeasureError, measure
 from ..stats.margins import margin_gamma, output_margin
-
-_JIANG = "Jiang et al., ICLR 2020, 'Fantastic Generalization Measures and Where to Find Them'"
 
 
 def _gamma(view: ModelView, n: int | None, batch_size: int | None, percentile: float) -> float:
@@ -42,7 +41,7 @@ def _gamma(view: ModelView, n: int | None, batch_size: int | None, percentile: f
         raise MeasureError(f"model {view.model_id}: {exc}") from None
 
 
-@measure("inverse_margin", source=f"{_JIANG} (1/margin, gamma the 10th-percentile margin)", sign=1)
+@measure("inverse_margin", source=f"{JIANG_2020} (1/margin, gamma the 10th-percentile margin)", sign=1)
 def inverse_margin(view: ModelView, n: int | None = None, batch_size: int | None = None,
                    percentile: float = 10.0) -> float:
     """1 / gamma^2, gamma the 10th-percentile output margin on the training sample (larger predicts a larger gap).
@@ -57,7 +56,7 @@ def inverse_margin(view: ModelView, n: int | None = None, batch_size: int | None
 
 
 @measure("spectral_margin",
-         source=f"Bartlett, Foster & Telgarsky, NeurIPS 2017; {_JIANG} (prod-of-spec/margin)", sign=1)
+         source=f"Bartlett, Foster & Telgarsky, NeurIPS 2017; {JIANG_2020} (prod-of-spec/margin)", sign=1)
 def spectral_margin(view: ModelView, n: int | None = None, batch_size: int | None = None,
                     percentile: float = 10.0) -> float:
     """log( prod_i ||W_i||_2^2 / gamma^2 ), spectral norms of the layers over the squared margin (larger predicts a larger gap).
@@ -74,7 +73,7 @@ def spectral_margin(view: ModelView, n: int | None = None, batch_size: int | Non
 
 
 @measure("jacobian_norm",
-         source=f"Novak et al., ICLR 2018, 'Sensitivity and Generalization in Neural Networks'; {_JIANG} (input grad norm)",
+         source=f"Novak et al., ICLR 2018, 'Sensitivity and Generalization in Neural Networks'; {JIANG_2020} (input grad norm)",
          sign=1)
 def jacobian_norm(view: ModelView, n: int | None = None, batch_size: int | None = 64) -> float:
     """Mean over the training sample of ||d logits / d x||_F^2, the input-output Jacobian (larger predicts a larger gap).

@@ -18,11 +18,11 @@ import math
 
 import numpy as np
 
+from ..citations import JIANG_2020
 from ..model_view import ModelView
 from ..registry import MeasureError, measure
 from ..stats.norms import frobenius_norm, path_norm_value, spectral_norm
 
-_JIANG = "Jiang et al., ICLR 2020, 'Fantastic Generalization Measures and Where to Find Them'"
 
 def _log_norms(view: ModelView, norm) -> list[float]:
     values = [norm(m) for m in view.weight_matrices()]
@@ -37,7 +37,7 @@ def _log_sum_rebalanced(log_norms: list[float]) -> float:
     return math.log(d) + 2.0 * sum(log_norms) / d
 
 
-@measure("log_prod_spectral", source=f"{_JIANG} (log-prod-of-spec); Bartlett, Foster & Telgarsky, NeurIPS 2017", sign=1,
+@measure("log_prod_spectral", source=f"{JIANG_2020} (log-prod-of-spec); Bartlett, Foster & Telgarsky, NeurIPS 2017", sign=1,
          stochastic=False)
 def log_prod_spectral(view: ModelView) -> float:
     """log prod_i ||W_i||_2^2 over the BatchNorm-folded weights (larger predicts a larger gap).
@@ -51,7 +51,7 @@ def log_prod_spectral(view: ModelView) -> float:
     return float(2.0 * sum(_log_norms(view, spectral_norm)))
 
 
-@measure("log_sum_spectral", source=f"{_JIANG} (log-sum-of-spec); Neyshabur et al., ICLR 2018", sign=1,
+@measure("log_sum_spectral", source=f"{JIANG_2020} (log-sum-of-spec); Neyshabur et al., ICLR 2018", sign=1,
          stochastic=False)
 def log_sum_spectral(view: ModelView) -> float:
     """log( d * (prod_i ||W_i||_2^2)^(1/d) ) over the d BatchNorm-folded weights (larger predicts a larger gap).
@@ -63,7 +63,7 @@ def log_sum_spectral(view: ModelView) -> float:
     return float(_log_sum_rebalanced(_log_norms(view, spectral_norm)))
 
 
-@measure("log_prod_frobenius", source=f"{_JIANG} (log-prod-of-fro); Neyshabur, Tomioka & Srebro, COLT 2015", sign=1,
+@measure("log_prod_frobenius", source=f"{JIANG_2020} (log-prod-of-fro); Neyshabur, Tomioka & Srebro, COLT 2015", sign=1,
          stochastic=False)
 def log_prod_frobenius(view: ModelView) -> float:
     """log prod_i ||W_i||_F^2 over the BatchNorm-folded weights (larger predicts a larger gap).
@@ -74,7 +74,7 @@ def log_prod_frobenius(view: ModelView) -> float:
     return float(2.0 * sum(_log_norms(view, frobenius_norm)))
 
 
-@measure("log_sum_frobenius", source=f"{_JIANG} (log-sum-of-fro); Neyshabur, Tomioka & Srebro, COLT 2015", sign=1,
+@measure("log_sum_frobenius", source=f"{JIANG_2020} (log-sum-of-fro); Neyshabur, Tomioka & Srebro, COLT 2015", sign=1,
          stochastic=False)
 def log_sum_frobenius(view: ModelView) -> float:
     """log( d * (prod_i ||W_i||_F^2)^(1/d) ) over the d BatchNorm-folded weights (larger predicts a larger gap).
@@ -93,7 +93,7 @@ def _parameter_count(network) -> int:
     return int(sum(p.numel() for p in network.parameters() if p.requires_grad))
 
 
-@measure("parameter_count", source=f"{_JIANG} (params)", sign=1, stochastic=False)
+@measure("parameter_count", source=f"{JIANG_2020} (params)", sign=1, stochastic=False)
 def parameter_count(view: ModelView) -> float:
     """Number of trainable parameters (larger predicts a larger gap).
 
@@ -103,7 +103,7 @@ def parameter_count(view: ModelView) -> float:
     return float(_parameter_count(view.network))
 
 
-@measure("vc_bound", source=f"{_JIANG} (VC-dim); Bartlett, Harvey, Liaw & Mehrabian, JMLR 2019", sign=1,
+@measure("vc_bound", source=f"{JIANG_2020} (VC-dim); Bartlett, Harvey, Liaw & Mehrabian, JMLR 2019", sign=1,
          stochastic=False)
 def vc_bound(view: ModelView) -> float:
     """log(L * W * log W), Bartlett et al.'s VC-dimension bound O(L W log W) up to constants (larger predicts a larger gap).
@@ -123,7 +123,7 @@ def vc_bound(view: ModelView) -> float:
 # Path norm
 
 
-@measure("path_norm", source=f"{_JIANG} (path-norm); Neyshabur, Tomioka & Srebro, COLT 2015", sign=1,
+@measure("path_norm", source=f"{JIANG_2020} (path-norm); Neyshabur, Tomioka & Srebro, COLT 2015", sign=1,
          stochastic=False)
 def path_norm(view: ModelView, include_bias: bool = False) -> float:
     """sum_i f_{w^2}(1)[i]: square every weight, feed an all-ones input, sum the logits (larger predicts a larger gap).

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 from ..stats import representations as rep
 from .per_layer import layer_average
+from ..citations import POTGIETER
 from ..model_view import ModelView
 from ..registry import measure
 
-_SOURCE = "Potgieter, Mouton & Davel, arXiv 2501.14441 (BatchNorm and representations)"
+_SOURCE = f"{POTGIETER} (BatchNorm and representations)"
 
 
 @measure("channel_sparsity", source=_SOURCE + ", average channel sparsity", sign=-1)

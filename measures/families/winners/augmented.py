@@ -66,16 +66,14 @@ import numpy as np
 import scipy.stats
 import torch
 
+from ...citations import AITHAL, NATEKAR_CODE, NATEKAR_SHARMA
 from ...model_view import ModelView
 from ...registry import MeasureError, measure
 from ...stats.augmentations import mixup_partners, natekar_augment, natekar_draws, robustness_augmentations
 from ...stats.tf_random import op_seeds
 from .pgdl_conventions import authors_seed, resolve_layer, shuffle_buffer_draws
 
-_NATEKAR = ("Natekar & Sharma, 'Representation Based Complexity Measures for Predicting Generalization "
-            "in Deep Learning', arXiv 2012.02775 (PGDL winners; github.com/parthnatekar/pgdl)")
-_AITHAL = ("Aithal K, Kashyap & Subramanyam, 'Robustness to Augmentations as a Generalization metric', "
-           "arXiv 2101.06459 (PGDL 2nd place; github.com/sumukhaithal6/pgdl)")
+_NATEKAR = f"{NATEKAR_SHARMA} (PGDL winners; {NATEKAR_CODE})"
 
 AITHAL_PENALTIES = (6, 1, 2, 3, 1, 12, 2)
 
@@ -197,7 +195,7 @@ def augment_margin(view: ModelView, n: int = 500, layer=None, batch_size: int = 
     return _margin_score(view, n, layer, batch_size, buffer, margin_seeds(view, "augment_margin", 0), augment)
 
 
-@measure("augment_robustness", source=f"{_AITHAL} (runner_up_solution/complexity.py)", sign=-1, version="2")
+@measure("augment_robustness", source=f"{AITHAL} (runner_up_solution/complexity.py)", sign=-1, version="2")
 def augment_robustness(view: ModelView, n: int = 64 * 201, penalties: Sequence[float] = AITHAL_PENALTIES,
                        saturation: tuple[float, float] = (0.6, 1.6), crop_fraction: float = 0.9,
                        brightness_delta: float = 0.5, batch_size: int = 64) -> float:

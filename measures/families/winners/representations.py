@@ -31,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ...citations import LASSANCE, NATEKAR_CODE, NATEKAR_SHARMA
 from ...model_view import ModelView
 from ...registry import MeasureError, measure
 from ...stats.graphs import label_variation
@@ -38,10 +39,7 @@ from ...stats.representations import pooled_features
 from ...stats.tf_random import op_seeds
 from .pgdl_conventions import authors_seed, resolve_layer, shuffle_buffer_draws
 
-_NATEKAR = ("Natekar & Sharma, 'Representation Based Complexity Measures for Predicting Generalization "
-            "in Deep Learning', arXiv 2012.02775 (PGDL winner; github.com/parthnatekar/pgdl)")
-_LASSANCE = ("Lassance et al., 'Ranking Deep Learning Generalization using Label Variation in Latent "
-             "Geometry Graphs', arXiv 2011.12737 (PGDL 3rd place; github.com/cadurosar/pgdl VPM_1)")
+_NATEKAR = f"{NATEKAR_SHARMA} (PGDL winner; {NATEKAR_CODE})"
 
 
 # -- shared helpers -------------------------------------------------------------------------------
@@ -225,7 +223,7 @@ def mixup_sample(view: ModelView, rng: np.random.Generator, n: int, alpha: float
     return x_mix, y_mix
 
 
-@measure("vpm_label_variation", source=_LASSANCE, sign=1, version="3")
+@measure("vpm_label_variation", source=LASSANCE, sign=1, version="3")
 def vpm_label_variation(view: ModelView, n=500, alpha=2.0, k=1, layer=None, buffer=100) -> float:
     """Label variation tr(Y^T L Y) / (4 n) of mixup samples on the 1-NN graph of the last layer's input (sign +1).
 
