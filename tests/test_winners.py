@@ -10,7 +10,7 @@ import torch
 
 import measures
 from measures import MeasureError, ModelView
-from measures.families.winners.pgdl_conventions import first_weighted_layer, shuffle_buffer_draws
+from measures.families.winners.pgdl_conventions import first_weighted_layer, shuffle_buffer_draws, task_rng
 from measures.stats.tf_random import shuffle_draws
 from measures.families.winners.representations import mixup_sample
 from measures.stats.graphs import knn_adjacency, label_variation, normalized_laplacian
@@ -300,7 +300,7 @@ def test_vpm_label_variation_end_to_end():
     assert measures.get("vpm_label_variation")(view, n=30) == measures.get("vpm_label_variation")(view, n=30)
     value = measures.get("vpm_label_variation")(view, n=30)
     # the same draws, then the last layer's input, the directed 1-NN graph and L = I - A computed independently
-    x_mix, y_mix = mixup_sample(view, view.rng("vpm_label_variation"), 30, 2.0)
+    x_mix, y_mix = mixup_sample(view, task_rng(view, "vpm_label_variation"), 30, 2.0)
     h = np.maximum(_f32(x_mix.numpy()) @ _f32(k1) + _f32(b1), 0.0)
     h /= np.linalg.norm(h, axis=1, keepdims=True)
     trace = 0.0
@@ -312,15 +312,44 @@ def test_vpm_label_variation_end_to_end():
 
 def test_vpm_reads_the_last_layers_input():
     view, _, _ = _mix_view()
-    x_mix, y_mix = mixup_sample(view, view.rng("vpm_label_variation"), 30, 2.0)
+    x_mix, y_mix = mixup_sample(view, task_rng(view, "vpm_label_variation"), 30, 2.0)
     h = torch.relu(view.network[0].linear(x_mix)).detach().double().numpy()
     assert measures.get("vpm_label_variation")(view, n=30) == pytest.approx(label_variation(h, y_mix, 1, 30))
     # one layer: the inputs themselves
     x = np.random.default_rng(11).normal(size=(12, 2))
     lone = _view(_linear_net(), x, np.arange(12) % 3, 3)
-    x_mix, y_mix = mixup_sample(lone, lone.rng("vpm_label_variation"), 12, 2.0)
+    x_mix, y_mix = mixup_sample(lone, task_rng(lone, "vpm_label_variation"), 12, 2.0)
     assert measures.get("vpm_label_variation")(lone, n=12) == pytest.approx(label_variation(x_mix, y_mix, 1, 12))
 
+
+
+def test_vpm_draws_once_per_task_and_repeat():
+    """Every model of a task gets the same per-class sample, permutation and lambdas (as within one run
+    of the authors' code); another repeat, or another task, draws others."""
+    (a, k1, b1), (b, _, _) = _mix_view(model_id="a"), _mix_view(model_id="b")
+    b.network[0].linear.weight.data.mul_(2.0)  # another model on the same training set: kernel 2 k1
+    draws = []
+    for view in (a, b):
+        rng = task_rng(view, "vpm_label_variation")
+        draws.append([shuffle_buffer_draws(np.flatnonzero(view.y_train.numpy() == c), 10, 100, rng)
+                      for c in range(3)] + [rng.permutation(30), rng.beta(2.0, 2.0, size=30)])
+    for x, y in zip(*draws):
+        np.testing.assert_array_equal(x, y)
+    # both models are measured on exactly those images, partners and lambdas
+    index, perm, lam = np.concatenate(draws[0][:3]), draws[0][3], draws[0][4]
+    x, onehot = a.x_train.numpy()[index].astype(np.float64), np.eye(3)[a.y_train.numpy()[index]]
+    x_mix = lam[:, None] * x + (1 - lam[:, None]) * x[perm]
+    y_mix = lam[:, None] * onehot + (1 - lam[:, None]) * onehot[perm]
+    for view, kernel in ((a, k1), (b, 2.0 * k1)):
+        h = np.maximum(_f32(x_mix) @ _f32(kernel) + _f32(b1), 0.0)
+        assert measures.get("vpm_label_variation")(view, n=30) == pytest.approx(label_variation(h, y_mix, 1, 30),
+                                                                               rel=1e-6)
+    # repeat 1, and another task, draw another sample
+    for repeat, task in ((1, "winners-test"), (0, "other-task")):
+        other = ModelView(a.network, (a.x_train, a.y_train), num_classes=3, model_id="a", task_name=task,
+                          repeat=repeat)
+        _, y_other = mixup_sample(other, task_rng(other, "vpm_label_variation"), 30, 2.0)
+        assert not np.array_equal(y_other, y_mix)
 
 # -- determinism, registry, bad input -----------------------------------------------------------------
 

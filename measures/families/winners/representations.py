@@ -18,7 +18,9 @@ Randomness. Reruns repeat exactly. The DBI samples are TensorFlow's own draws un
 fixed seeds (``dbi_seeds``), the same for every model of a task; the product
 ``dbi_times_lwm`` uses the same draws (the LWM factor draws nothing), so it equals
 ``dbi_first_conv * (1 - label_mixup_accuracy)`` with the same parameters, bit for bit. VPM's authors
-set no seed: its draws come from ``view.rng("vpm_label_variation")``, different for every model.
+set no seed, but within one run of their code every model of a task sees the same draws (their
+TensorFlow functions re-trace with the same op seeds): the port draws once per task and repeat,
+from ``task_rng(view, "vpm_label_variation")``, shared by the task's models.
 
 Forward passes run through ``view.forward`` without gradients, in float32 as the authors' Keras models; the final
 arithmetic is float64.
@@ -37,7 +39,7 @@ from ...registry import MeasureError, measure
 from ...stats.graphs import label_variation
 from ...stats.representations import pooled_features
 from ...stats.tf_random import op_seeds
-from .pgdl_conventions import authors_seed, resolve_layer, shuffle_buffer_draws
+from .pgdl_conventions import authors_seed, resolve_layer, shuffle_buffer_draws, task_rng
 
 _NATEKAR = f"{NATEKAR_SHARMA} (PGDL winner; {NATEKAR_CODE})"
 
@@ -223,7 +225,7 @@ def mixup_sample(view: ModelView, rng: np.random.Generator, n: int, alpha: float
     return x_mix, y_mix
 
 
-@measure("vpm_label_variation", source=LASSANCE, sign=1, version="3")
+@measure("vpm_label_variation", source=LASSANCE, sign=1, version="4")
 def vpm_label_variation(view: ModelView, n=500, alpha=2.0, k=1, layer=None, buffer=100) -> float:
     """Label variation tr(Y^T L Y) / (4 n) of mixup samples on the 1-NN graph of the last layer's input (sign +1).
 
@@ -241,6 +243,10 @@ def vpm_label_variation(view: ModelView, n=500, alpha=2.0, k=1, layer=None, buff
             for a one-layer network); or an index into ``view.layer_names``, or a layer name (its output).
         buffer: the per-class shuffle buffer (default 100, as the authors).
 
+    The draws (``mixup_sample``) come from ``task_rng(view, "vpm_label_variation")``: one per-class
+    sample, permutation and set of lambdas per task and repeat, the same for every model of the task,
+    as within one run of the authors' code; another repeat draws another.
+
     L = I - D^-1/2 A D^-1/2 with D the out-degrees (``normalized_laplacian``); the value is clipped
     to [0, 1000] as the authors clip it.
     """
@@ -251,7 +257,7 @@ def vpm_label_variation(view: ModelView, n=500, alpha=2.0, k=1, layer=None, buff
         raise MeasureError(f"model {view.model_id}: alpha must be > 0, got {alpha!r}")
     names = view.layer_names
     name = resolve_layer(view, layer) if layer is not None else (names[-2] if len(names) > 1 else None)
-    x_mix, y_mix = mixup_sample(view, view.rng("vpm_label_variation"), n, alpha, buffer)
+    x_mix, y_mix = mixup_sample(view, task_rng(view, "vpm_label_variation"), n, alpha, buffer)
     if len(x_mix) <= k:
         raise MeasureError(f"model {view.model_id}: vpm_label_variation needs more than k={k} samples, "
                            f"has {len(x_mix)} ({n} // {view.num_classes} per class)")
