@@ -176,6 +176,8 @@ SCALED: dict[str, tuple[dict, int]] = {
     "fragmentation": ({"num_triplets": 1, "resolution": 12}, 80),
     "fragmentation_hidden": ({"num_triplets": 1, "resolution": 12}, 80),
     "fragmentation_skips": ({"num_pairs": 1, "resolution": 50}, 100),  # pairs x resolution: 50 x 100 -> 1 x 50
+    # its authors' 201 batches of 64 training images (each in 8 versions) -> 32 images: 12,864 / 32
+    "augment_robustness": ({"n": 32, "batch_size": 32}, 402),
 }
 # measures of the weights alone: run at full size, factor 1
 UNSCALED = {"distance_from_init", "weight_norm", "parameter_count", "vc_bound", "path_norm", "log_prod_spectral",
