@@ -14,7 +14,8 @@ from sklearn.metrics import (
 
 import measures
 from measures import MeasureError, ModelView
-from measures import representations as rep
+from measures.families.per_layer import layer_statistics
+from measures.stats import representations as rep
 from task_loaders import architectures, build_network
 
 SPARSITY = ["channel_sparsity", "element_sparsity", "dead_units", "hoyer_sparsity"]
@@ -214,7 +215,7 @@ def test_measures_are_registered_with_sign_and_params():
 def test_all_measures_and_layer_statistics_share_one_forward_pass():
     view = _view()
     values = {name: measures.get(name)(view) for name in SPARSITY + CLUSTERING}
-    stats = rep.layer_statistics(view)
+    stats = layer_statistics(view)
     assert view.forward_passes == 1
     assert list(stats) == view.hidden_layers == ["activation", "activation_1", "activation_2", "activation_3"]
     assert all(list(s) == list(rep.STATISTICS) for s in stats.values())
@@ -259,9 +260,9 @@ def test_bad_layers_give_clear_errors():
     with pytest.raises(MeasureError, match="a layer is one of first, middle, last"):
         measures.get("hoyer_sparsity")(view, layer=1.5)
     with pytest.raises(MeasureError, match="no layer 'bogus'"):
-        rep.layer_statistics(view, layers=["bogus"])
+        layer_statistics(view, layers=["bogus"])
     with pytest.raises(ValueError, match="unknown statistic 'sparsity'"):
-        rep.layer_statistics(view, statistics=["sparsity"])
+        layer_statistics(view, statistics=["sparsity"])
 
 
 def test_undefined_values_are_measure_errors_naming_the_layer():

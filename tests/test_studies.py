@@ -251,7 +251,7 @@ def test_cifar10_recipe_without_data_says_how(tmp_path, monkeypatch, capsys):
 
 
 def test_per_position_implicit_clusters_by_hand():
-    from measures import representations as rep
+    from measures.stats import representations as rep
 
     h = torch.tensor([[[[1.0, 0.0]], [[0.0, 0.0]]],
                       [[[2.0, 0.0]], [[0.0, 3.0]]],
