@@ -16,12 +16,8 @@ clustering in the better-generalizing BN models but does not define it nor relat
 read "advantageous" as class-purer, so purity -1 and perplexity +1 (our choice; work on single-unit
 class selectivity does not settle the direction).
 
-Parameters shared by every measure here:
-    layer: "all" (default: the mean over ``view.hidden_layers``), or any one layer ``view.layers``
-        accepts: "first", "middle", "last", "penultimate", an index into ``view.hidden_layers``
-        (negative from the end) or a layer name.
-    n: size of the class-stratified training sample (default ``view.sample_size``); every measure
-        of a model uses the same sample and the same cached activations (one forward pass).
+Parameters shared by every measure here: ``layer`` (default "all") and ``n``, read by
+``per_layer.layer_average``, whose docstring says what they accept.
 """
 
 from __future__ import annotations

@@ -44,6 +44,13 @@ def layer_average(view: ModelView, measure: str, layer: str | int, n: int | None
                   statistic: Callable[[torch.Tensor, torch.Tensor], float]) -> float:
     """``statistic(activations, labels)`` of the layer(s) ``view.layers(layer)`` names, averaged over them.
 
+    The ``layer`` and ``n`` parameters of the sparsity and clustering measures:
+        layer: "all" (the default there: the mean over ``view.hidden_layers``), or any one layer
+            ``view.layers`` accepts: "first", "middle", "last", "penultimate", an index into
+            ``view.hidden_layers`` (negative from the end) or a layer name.
+        n: size of the class-stratified training sample (default ``view.sample_size``); every measure
+            of a model uses the same sample and the same cached activations (one forward pass).
+
     A statistic that is undefined (NaN) or infinite at any selected layer is a ``MeasureError``
     naming the model and the layer, rather than a silently shorter average.
     """

@@ -11,12 +11,8 @@ sparsity. Treat the sign as a hypothesis that the benchmark tests, not a finding
 Sparsity counts exact zeros, so it is meaningful for ReLU-family hidden layers; a tanh or sigmoid
 layer (as in some PGDL MLPs) scores about 0 on channel/element sparsity and dead units.
 
-Parameters shared by every measure here:
-    layer: "all" (default: the mean over ``view.hidden_layers``), or any one layer ``view.layers``
-        accepts: "first", "middle", "last", "penultimate", an index into ``view.hidden_layers``
-        (negative from the end) or a layer name.
-    n: size of the class-stratified training sample (default ``view.sample_size``); every measure
-        of a model uses the same sample and the same cached activations (one forward pass).
+Parameters shared by every measure here: ``layer`` (default "all") and ``n``, read by
+``per_layer.layer_average``, whose docstring says what they accept.
 """
 
 from __future__ import annotations
