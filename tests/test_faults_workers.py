@@ -121,6 +121,10 @@ def test_5_json_stdout_carries_only_the_json(toy_task_path, tmp_path, backend):
     assert "test_prints: python says model 7" in out.stderr and "test_prints: fd 1 says model 7" in out.stderr
 
 
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _gone(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
@@ -136,7 +140,11 @@ def test_6_killing_the_main_process_stops_its_workers(toy_task_path, tmp_path, c
     proc = subprocess.Popen(
         [sys.executable, "-m", "benchmark", "score", str(toy_task_path), "-m", "weight_norm", "-m", "test_sleeps",
          "--plugin", "faulty_processes", "-q", "--workers", "2", "--store", str(store_path), "--out", str(tmp_path)],
-        cwd=REPO, env=_cli_env(), stdout=subprocess.DEVNULL, stderr=stderr_file, start_new_session=True)  # its own process group, as a shell gives a command run from a terminal
+        cwd=REPO, env=_cli_env(PYTHONFAULTHANDLER="1"), stdout=subprocess.DEVNULL, stderr=stderr_file,
+        start_new_session=True,  # its own process group, as a shell gives a command run from a terminal
+        # and SIGINT at its default, as that shell gives its foreground job: pytest itself may have been started
+        # in the background (`cmd &` in a script), where SIGINT is ignored and the ignoring is inherited
+        preexec_fn=_sigint_default)
     workers: set[int] = set()
     try:
         deadline = time.monotonic() + 90
@@ -148,7 +156,12 @@ def test_6_killing_the_main_process_stops_its_workers(toy_task_path, tmp_path, c
             os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole foreground group
         else:
             os.kill(proc.pid, getattr(signal, how))
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # say where it hangs: faulthandler dumps every thread on SIGABRT
+            proc.send_signal(signal.SIGABRT)
+            proc.wait(timeout=30)
+            pytest.fail(f"score did not exit 30 s after {how}; its threads:\n{stderr_path.read_text()}")
         stderr = stderr_path.read_text()
         deadline = time.monotonic() + 10
         while not all(_gone(pid) for pid in workers) and time.monotonic() < deadline:
