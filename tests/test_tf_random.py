@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from measures.stats.augmentations import ZOOM_SCALES, mixup_partners, natekar_draws
-from measures.stats.tf_random import (DEFAULT_GRAPH_SEED, PhiloxStream, buffer_shuffle, iterator_seeds, op_seeds,
-                                philox4x32, shuffle_draws, stateful_uniform, uint32_to_float)
+from measures.stats.tf_random import (DEFAULT_GRAPH_SEED, PhiloxStream, buffer_shuffle, eager_op_seeds, iterator_seeds,
+                                     op_seeds, philox4x32, random_shuffle, shuffle_draws, stateful_uniform,
+                                     uint32_to_float)
 
 needs_tf = pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="needs TensorFlow")
 
@@ -45,6 +46,17 @@ def test_seed_rules_by_hand():
     # a reshuffling dataset's n-th iterator is seeded by words 2n, 2n + 1 of Philox(seed, seed2)
     words = PhiloxStream(3, 4).uint32(6)
     assert iterator_seeds(3, 4) == (words[0], words[1]) and iterator_seeds(3, 4, 2) == (words[4], words[5])
+
+
+def test_random_shuffle_by_hand():
+    w = PhiloxStream(4, 9).uint32(3).astype(int)  # n - 1 words for n = 4
+    expected = [0, 1, 2, 3]
+    for i in range(3):  # forward Fisher-Yates: swap i with i + w_i mod (4 - i)
+        j = i + w[i] % (4 - i)
+        expected[i], expected[j] = expected[j], expected[i]
+    assert random_shuffle(4, 4, 9).tolist() == expected
+    assert random_shuffle(1, 4, 9).tolist() == [0] and random_shuffle(0, 4, 9).tolist() == []
+    assert sorted(random_shuffle(500, 1, 0).tolist()) == list(range(500))
 
 
 def test_uint32_to_float_by_hand():
@@ -158,3 +170,23 @@ def test_natekar_draws_match_a_tensorflow_map(tf):
     u, zoom = natekar_draws(50)
     np.testing.assert_array_equal(u_tf.numpy(), u)
     np.testing.assert_array_equal(zoom_tf.numpy(), np.where(u >= 0.5, zoom, -1))
+
+
+@needs_tf
+@pytest.mark.parametrize("global_seed", [0, 1, 12345])
+def test_random_shuffle_and_eager_op_seeds_match_tensorflow(tf, global_seed):
+    tf.random.set_seed(global_seed)
+
+    @tf.function()
+    def partners():
+        tf.one_hot([0, 1], 2)  # other ops first: the op seed counts random ops only
+        return tf.random.shuffle(range(500)), tf.random.shuffle(range(7))
+
+    first, second = partners()
+    np.testing.assert_array_equal(first.numpy(), random_shuffle(500, *op_seeds(global_seed, 0)))
+    np.testing.assert_array_equal(second.numpy(), random_shuffle(7, *op_seeds(global_seed, 1)))
+    # eager datasets without a seed take the global seed's op seeds, one per shuffle, in order
+    tf.random.set_seed(global_seed)
+    got = [[int(v) for v in tf.data.Dataset.range(37).repeat().shuffle(10).take(20)] for _ in range(3)]
+    for draws, op in zip(got, eager_op_seeds(global_seed, 3)):
+        np.testing.assert_array_equal(draws, shuffle_draws(np.arange(37), 20, 10, *op_seeds(global_seed, op)))

@@ -10,9 +10,11 @@ import torch
 
 import measures
 from measures import MeasureError, ModelView
-from measures.families.winners.pgdl_conventions import first_weighted_layer, shuffle_buffer_draws, task_rng
-from measures.stats.tf_random import shuffle_draws
-from measures.families.winners.representations import mixup_sample
+import importlib.util
+
+from measures.families.winners.pgdl_conventions import first_weighted_layer, shuffle_buffer_draws
+from measures.stats.tf_random import PhiloxStream, eager_op_seeds, op_seeds, shuffle_draws
+from measures.families.winners.representations import mixup_sample, vpm_seed
 from measures.stats.graphs import knn_adjacency, label_variation, normalized_laplacian
 from measures.stats.representations import pooled_features
 from task_loaders import architectures, build_network
@@ -151,14 +153,12 @@ def test_dbi_needs_two_classes_and_enough_samples():
 # -- the tf.data shuffle buffer ----------------------------------------------------------------------
 
 
-def test_shuffle_buffer_draws_take_fixed_seeds_or_a_generator():
+def test_shuffle_buffer_draws_take_the_datasets_seeds():
     stream = np.arange(30) + 100
-    # fixed seeds: TensorFlow's draws (tests/test_tf_random.py checks them against TensorFlow)
+    # TensorFlow's draws (tests/test_tf_random.py checks them against TensorFlow)
     np.testing.assert_array_equal(shuffle_buffer_draws(stream, 40, 8, (0, 1)), shuffle_draws(stream, 40, 8, 0, 1))
-    # a generator (an unseeded shuffle): random seeds, the same buffer algorithm; reruns repeat exactly
-    a = shuffle_buffer_draws(stream, 40, 8, np.random.default_rng(3))
-    assert a.tolist() == shuffle_buffer_draws(stream, 40, 8, np.random.default_rng(3)).tolist()
-    assert a.tolist() != shuffle_buffer_draws(stream, 40, 8, np.random.default_rng(4)).tolist()
+    a = shuffle_buffer_draws(stream, 40, 8, (3, 4))
+    assert a.tolist() != shuffle_buffer_draws(stream, 40, 8, (3, 5)).tolist()
     assert set(a.tolist()) <= set(stream.tolist()) and a[:1] < 108  # the first draw comes from the first 8
     # a buffer of 1 keeps the order, cycling
     np.testing.assert_array_equal(shuffle_buffer_draws(stream[:4], 6, 1, (5, 6)), [100, 101, 102, 103, 100, 101])
@@ -281,18 +281,58 @@ def _mix_view(n=40, classes=3, model_id="mix"):
 def test_mixup_sample_draws_per_class_then_mixes_inputs_and_labels_alike():
     view, _, _ = _mix_view()
     # a buffer of 1: each class gives its first n // 3 images in stored order, class by class
-    rng = np.random.default_rng(10)
-    x_mix, y_mix = mixup_sample(view, rng, 25, 2.0, buffer=1)
+    x_mix, y_mix = mixup_sample(view, 10, 25, 2.0, buffer=1)
     assert x_mix.shape == (24, 6) and y_mix.shape == (24, 3) and y_mix.dtype == np.float64
     np.testing.assert_allclose(x_mix[:, :3].double().numpy(), y_mix, atol=1e-6)
-    np.testing.assert_allclose(y_mix.sum(axis=1), 1.0)
-    draws = np.random.default_rng(10)
-    for c in range(3):
-        draws.integers(1, 2**63, size=2)  # the class's shuffle seeds (unseeded in the authors' code)
-    perm, lam = draws.permutation(24), draws.beta(2.0, 2.0, size=24)
+    np.testing.assert_allclose(y_mix.sum(axis=1), 1.0, atol=1e-6)
+    # partners: a forward Fisher-Yates shuffle driven by Philox(10, 0) (tf.random.shuffle under seed 10, op seed 0)
+    words = PhiloxStream(10, 0).uint32(23)
+    perm = list(range(24))
+    for i in range(23):
+        j = i + int(words[i]) % (24 - i)
+        perm[i], perm[j] = perm[j], perm[i]
+    lam = np.random.RandomState(10).beta(2.0, 2.0, size=24).astype(np.float32)  # np.random.seed(10); np.random.beta
     index = np.concatenate([np.flatnonzero(view.y_train.numpy() == c)[:8] for c in range(3)])
     x = view.x_train.numpy()[index]
     np.testing.assert_allclose(x_mix.numpy(), lam[:, None] * x + (1 - lam[:, None]) * x[perm], rtol=1e-6)
+    # with a larger buffer, class c's images are its shuffle under the c-th eager op seed of seed 10
+    x_mix, _ = mixup_sample(view, 10, 25, 2.0, buffer=100)
+    index = np.concatenate([shuffle_draws(np.flatnonzero(view.y_train.numpy() == c), 8, 100, *op_seeds(10, op))
+                            for c, op in enumerate(eager_op_seeds(10, 3))])
+    assert index.tolist() != sorted(index.tolist())
+    x = view.x_train.numpy()[index]
+    np.testing.assert_allclose(x_mix.numpy(), lam[:, None] * x + (1 - lam[:, None]) * x[perm], rtol=1e-6)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="needs TensorFlow")
+@pytest.mark.parametrize("seed", [0, 3])
+def test_mixup_sample_is_what_the_authors_tensorflow_draws_under_the_seed(seed):
+    """Lassance et al.'s sampling, re-enacted in TensorFlow: per class filter/repeat/shuffle(100)/batch as eager ops,
+    then tf.random.shuffle inside a tf.function and numpy's beta, after tf.random.set_seed and np.random.seed."""
+    tf = pytest.importorskip("tensorflow")
+    view, _, _ = _mix_view()
+    x_np, y_np = view.x_train.numpy(), view.y_train.numpy().astype(np.int64)
+    dataset = tf.data.Dataset.from_tensor_slices((x_np, y_np))
+    tf.random.set_seed(seed)
+    np.random.seed(seed)
+    batches = []
+    for a in range(3):
+        batches.append(next(dataset.filter(lambda data, labels: tf.equal(labels, a)).repeat().shuffle(100)
+                            .batch(10).__iter__()))
+    x = tf.concat([b[0] for b in batches], 0)
+    y = tf.concat([b[1] for b in batches], 0)
+
+    @tf.function()
+    def mix(x, y):
+        one_hot = tf.one_hot(y, tf.cast(tf.reduce_max(y) + 1, tf.int32))
+        partners = tf.random.shuffle(range(x.shape[0]))
+        lam = np.random.beta(2.0, 2.0, size=(x.shape[0], 1)).astype(np.float32)
+        return lam * x + (1.0 - lam) * tf.gather(x, partners), lam * one_hot + (1.0 - lam) * tf.gather(one_hot, partners)
+
+    x_tf, y_tf = mix(x, y)
+    x_mix, y_mix = mixup_sample(view, seed, 30, 2.0)
+    np.testing.assert_allclose(x_mix.numpy(), x_tf.numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(y_mix, y_tf.numpy(), rtol=1e-6, atol=1e-7)
 
 
 def test_vpm_label_variation_end_to_end():
@@ -300,7 +340,7 @@ def test_vpm_label_variation_end_to_end():
     assert measures.get("vpm_label_variation")(view, n=30) == measures.get("vpm_label_variation")(view, n=30)
     value = measures.get("vpm_label_variation")(view, n=30)
     # the same draws, then the last layer's input, the directed 1-NN graph and L = I - A computed independently
-    x_mix, y_mix = mixup_sample(view, task_rng(view, "vpm_label_variation"), 30, 2.0)
+    x_mix, y_mix = mixup_sample(view, 0, 30, 2.0)
     h = np.maximum(_f32(x_mix.numpy()) @ _f32(k1) + _f32(b1), 0.0)
     h /= np.linalg.norm(h, axis=1, keepdims=True)
     trace = 0.0
@@ -312,44 +352,32 @@ def test_vpm_label_variation_end_to_end():
 
 def test_vpm_reads_the_last_layers_input():
     view, _, _ = _mix_view()
-    x_mix, y_mix = mixup_sample(view, task_rng(view, "vpm_label_variation"), 30, 2.0)
+    x_mix, y_mix = mixup_sample(view, 0, 30, 2.0)
     h = torch.relu(view.network[0].linear(x_mix)).detach().double().numpy()
     assert measures.get("vpm_label_variation")(view, n=30) == pytest.approx(label_variation(h, y_mix, 1, 30))
     # one layer: the inputs themselves
     x = np.random.default_rng(11).normal(size=(12, 2))
     lone = _view(_linear_net(), x, np.arange(12) % 3, 3)
-    x_mix, y_mix = mixup_sample(lone, task_rng(lone, "vpm_label_variation"), 12, 2.0)
+    x_mix, y_mix = mixup_sample(lone, 0, 12, 2.0)
     assert measures.get("vpm_label_variation")(lone, n=12) == pytest.approx(label_variation(x_mix, y_mix, 1, 12))
 
 
 
-def test_vpm_draws_once_per_task_and_repeat():
-    """Every model of a task gets the same per-class sample, permutation and lambdas (as within one run
-    of the authors' code); another repeat, or another task, draws others."""
+def test_vpm_draws_the_same_for_every_model_of_a_repeat():
+    """Every model of a task is measured on the draws of the seed 0 (another repeat: another seed, again shared)."""
     (a, k1, b1), (b, _, _) = _mix_view(model_id="a"), _mix_view(model_id="b")
     b.network[0].linear.weight.data.mul_(2.0)  # another model on the same training set: kernel 2 k1
-    draws = []
-    for view in (a, b):
-        rng = task_rng(view, "vpm_label_variation")
-        draws.append([shuffle_buffer_draws(np.flatnonzero(view.y_train.numpy() == c), 10, 100, rng)
-                      for c in range(3)] + [rng.permutation(30), rng.beta(2.0, 2.0, size=30)])
-    for x, y in zip(*draws):
-        np.testing.assert_array_equal(x, y)
-    # both models are measured on exactly those images, partners and lambdas
-    index, perm, lam = np.concatenate(draws[0][:3]), draws[0][3], draws[0][4]
-    x, onehot = a.x_train.numpy()[index].astype(np.float64), np.eye(3)[a.y_train.numpy()[index]]
-    x_mix = lam[:, None] * x + (1 - lam[:, None]) * x[perm]
-    y_mix = lam[:, None] * onehot + (1 - lam[:, None]) * onehot[perm]
+    assert vpm_seed(a) == vpm_seed(b) == 0
+    x_mix, y_mix = mixup_sample(a, 0, 30, 2.0)
     for view, kernel in ((a, k1), (b, 2.0 * k1)):
-        h = np.maximum(_f32(x_mix) @ _f32(kernel) + _f32(b1), 0.0)
+        h = np.maximum(_f32(x_mix.numpy()) @ _f32(kernel) + _f32(b1), 0.0)
         assert measures.get("vpm_label_variation")(view, n=30) == pytest.approx(label_variation(h, y_mix, 1, 30),
                                                                                rel=1e-6)
-    # repeat 1, and another task, draw another sample
-    for repeat, task in ((1, "winners-test"), (0, "other-task")):
-        other = ModelView(a.network, (a.x_train, a.y_train), num_classes=3, model_id="a", task_name=task,
-                          repeat=repeat)
-        _, y_other = mixup_sample(other, task_rng(other, "vpm_label_variation"), 30, 2.0)
-        assert not np.array_equal(y_other, y_mix)
+    # repeat 1 draws under another seed, the same for both models
+    again = [ModelView(v.network, (v.x_train, v.y_train), num_classes=3, model_id=v.model_id, task_name=v.task_name,
+                       repeat=1) for v in (a, b)]
+    assert vpm_seed(again[0]) == vpm_seed(again[1]) != 0
+    assert not np.array_equal(mixup_sample(again[0], vpm_seed(again[0]), 30, 2.0)[1], y_mix)
 
 # -- determinism, registry, bad input -----------------------------------------------------------------
 

@@ -5,7 +5,10 @@ authors' submission folder DIR (their ``complexity.py``, unmodified) through ``-
 the native measure NAME on every model of each TASK, and prints per task the Spearman correlation
 of the two columns and the median over models of native / authors. ``--repeat`` runs the authors'
 code a second time with other seeds and prints the Spearman of their two runs: their own
-run-to-run agreement, the yardstick for the port's.
+run-to-run agreement, the yardstick for the port's. ``--seed S`` adds a run of the authors' code
+with the generators they leave unseeded seeded S at each call, and compares the port with it: where
+the port draws what their code draws under a seed (``vpm_label_variation`` under 0), the two must
+agree model for model.
 
 The submission is called through a generated shim folder (``shim_source``) that loads DIR's
 ``complexity.py`` and calls its ``complexity`` unchanged, with:
@@ -15,8 +18,11 @@ The submission is called through a generated shim folder (``shim_source``) that 
 * on 1-channel inputs, ``tf.image.random_hue`` and ``tf.image.random_saturation`` as the identity
   (a grey image has neither; TensorFlow refuses 1 channel there), the only change to what their code
   computes, and only where it would otherwise stop;
-* with ``--repeat``, other seeds: ``tf.random.set_seed``, ``np.random.seed`` and explicit
-  ``Dataset.shuffle`` seeds offset by the repeat's number, and both generators seeded at each call.
+* with ``--repeat`` (seed 1) or ``--seed S``: ``tf.random.set_seed``, ``np.random.seed`` and explicit
+  ``Dataset.shuffle`` seeds offset by the seed, and both generators seeded with it at each call;
+  after the call both generators are put back as they were, so that the unseeded run, which shares
+  the worker, is not seeded by it (its own code's leftovers from the model before stay, as in a run
+  of theirs).
 
 Numbers are contended timings-free statistics; the store caches both columns, so a rerun is quick.
 """
@@ -76,6 +82,23 @@ tf.image.random_saturation = _grey_identity(tf.image.random_saturation)
 _tf_seed, _np_seed, _shuffle = tf.random.set_seed, np.random.seed, tf.data.Dataset.shuffle
 
 
+def _generators():
+    """TensorFlow's global seed with its op-seed stream, and numpy's legacy state."""
+    from tensorflow.python.eager import context
+    ctx = context.context()
+    rng = getattr(ctx, "_rng", None)
+    return ctx._seed, None if rng is None else rng.getstate(), np.random.get_state()
+
+
+def _restore(state):
+    from tensorflow.python.eager import context
+    seed, rng, numpy_state = state
+    _tf_seed(seed)
+    if rng is not None:
+        context.context()._rng.setstate(rng)
+    np.random.set_state(numpy_state)
+
+
 def _call(model, dataset):
     if len(inspect.signature(_authors.complexity).parameters) >= 3:
         return _authors.complexity(model, dataset, TARGET, **KWARGS)
@@ -85,6 +108,7 @@ def _call(model, dataset):
 def complexity(model, dataset, program_dir):
     if SEED is None:
         return _call(model, dataset)
+    state = _generators()  # given back after the call: an unseeded run in this worker must stay unseeded
     _tf_seed(SEED)
     _np_seed(SEED)
     tf.random.set_seed = lambda seed: _tf_seed(None if seed is None else seed + SEED)
@@ -95,6 +119,7 @@ def complexity(model, dataset, program_dir):
         return _call(model, dataset)
     finally:
         tf.random.set_seed, np.random.seed, tf.data.Dataset.shuffle = _tf_seed, _np_seed, _shuffle
+        _restore(state)
 '''
 
 
@@ -146,19 +171,27 @@ def _score(task: str, measures: list[str], submissions: list[Path], workers: int
     return {name: entry.get("predictions", {}) for name, entry in entries.items()}
 
 
-def run(submission: Path, measure: str, tasks: list[str], repeat: bool, workers: int | None, root: Path) -> dict:
-    shims = [write_shim(submission, measure, None, root)]
-    if repeat:
-        shims.append(write_shim(submission, measure, 1, root))
-    names = [f"submission:{folder.name}" for folder in shims]
+REPEAT_SEED = 1  # the seed of --repeat's second run of the authors' code
+
+
+def run(submission: Path, measure: str, tasks: list[str], repeat: bool, workers: int | None, root: Path,
+        seed: int | None = None) -> dict:
+    seeds = [None] + ([REPEAT_SEED] if repeat else [])
+    if seed is not None and seed not in seeds:
+        seeds.append(seed)
+    shims = {s: write_shim(submission, measure, s, root) for s in seeds}
+    names = {s: f"submission:{folder.name}" for s, folder in shims.items()}
     report = {}
     for task in tasks:
-        values = _score(task, [measure, *names], shims, workers)
-        row = {"native_vs_authors": agreement(values.get(measure, {}), values.get(names[0], {})),
-               "values": {"native": values.get(measure, {}), "authors": values.get(names[0], {})}}
+        values = _score(task, [measure, *names.values()], list(shims.values()), workers)
+        native, authors = values.get(measure, {}), values.get(names[None], {})
+        row = {"native_vs_authors": agreement(native, authors), "values": {"native": native, "authors": authors}}
         if repeat:
-            row["authors_run_to_run"] = agreement(values.get(names[1], {}), values.get(names[0], {}))
-            row["values"]["authors_seed1"] = values.get(names[1], {})
+            row["authors_run_to_run"] = agreement(values.get(names[REPEAT_SEED], {}), authors)
+            row["values"][f"authors_seed{REPEAT_SEED}"] = values.get(names[REPEAT_SEED], {})
+        if seed is not None:
+            row["native_vs_authors_seeded"] = {"seed": seed, **agreement(native, values.get(names[seed], {}))}
+            row["values"][f"authors_seed{seed}"] = values.get(names[seed], {})
         report[Path(task).name] = row
     return report
 
@@ -169,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--submission", required=True, type=Path, help="the authors' submission folder (complexity.py)")
     parser.add_argument("--measure", required=True, choices=sorted(AUTHORS_CALLS), help="the native port to compare")
     parser.add_argument("--repeat", action="store_true", help="also run the authors' code with other seeds")
+    parser.add_argument("--seed", type=int, default=None, metavar="S",
+                        help="also run the authors' code with its unseeded generators seeded S, and compare the port "
+                             "with that run (vpm_label_variation draws what seed 0 draws)")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
     parser.add_argument("--shims", type=Path, default=Path(tempfile.gettempdir()) / "pgdl-bench-fidelity",
                         help="where the generated shim folders go")
@@ -178,15 +214,20 @@ def main(argv: list[str] | None = None) -> int:
     if not (target / "complexity.py").is_file():
         print(f"fidelity: {target}: no complexity.py in this submission folder", file=sys.stderr)
         return 2
-    report = run(target, args.measure, args.tasks, args.repeat, args.workers, args.shims)
+    report = run(target, args.measure, args.tasks, args.repeat, args.workers, args.shims, args.seed)
     if args.json:
         print(json.dumps({"measure": args.measure, "submission": str(target), "tasks": report}, indent=2))
         return 0
-    print(f"{'task':<14} {'measure':<22} {'models':>6} {'spearman':>9} {'median ratio':>13} {'authors run-to-run':>19}")
+    seeded = "" if args.seed is None else f" {'vs seeded ' + str(args.seed):>14} {'ratio':>7}"
+    print(f"{'task':<14} {'measure':<22} {'models':>6} {'spearman':>9} {'median ratio':>13} {'authors run-to-run':>19}"
+          + seeded)
     for task, row in report.items():
-        a, r = row["native_vs_authors"], row.get("authors_run_to_run")
+        a, r, s = row["native_vs_authors"], row.get("authors_run_to_run"), row.get("native_vs_authors_seeded")
         again = f"{r['spearman']:.3f}" if r else "-"
-        print(f"{task:<14} {args.measure:<22} {a['models']:>6} {a['spearman']:>9.3f} {a['median_ratio']:>13.4f} {again:>19}")
+        line = f"{task:<14} {args.measure:<22} {a['models']:>6} {a['spearman']:>9.3f} {a['median_ratio']:>13.4f} {again:>19}"
+        if s:
+            line += f" {s['spearman']:>14.3f} {s['median_ratio']:>7.4f}"
+        print(line)
     return 0
 
 

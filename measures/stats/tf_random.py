@@ -10,10 +10,14 @@ is needed only by the tests that compare with it):
   seed2), read 32 bits at a time (``SingleSampleAdapter``) or a 128-bit block at a time.
 * ``op_seeds`` is ``random_seed.get_seed`` (global seed and op seed to the two kernel seeds).
 * ``shuffle_draws`` is ``tf.data``'s ``shuffle(buffer, seed)`` over a stream repeated forever.
+* ``eager_op_seeds`` are the op seeds eager ops get after ``tf.random.set_seed(s)`` when none is given.
+* ``random_shuffle`` is ``tf.random.shuffle`` (the ``RandomShuffle`` kernel) of ``range(n)``.
 * ``stateful_uniform`` is the k-th call of a stateful ``tf.random.uniform`` kernel with fixed seeds.
 """
 
 from __future__ import annotations
+
+import random
 
 import numpy as np
 
@@ -162,3 +166,34 @@ def shuffle_draws(stream, count: int, buffer_size: int, seed: int, seed2: int, i
     """
     rand = PhiloxStream(*iterator_seeds(seed, seed2, iteration)).uint32(count)
     return buffer_shuffle(stream, rand, buffer_size)
+
+
+def eager_op_seeds(global_seed: int, count: int) -> list[int]:
+    """The op seeds of the first ``count`` eager ops that ask for one after ``tf.random.set_seed(global_seed)``.
+
+    An eager op given no seed under a global seed takes ``context.internal_operation_seed()``: the next
+    ``randint(0, 2^31 - 1)`` of Python's Mersenne Twister seeded with the global seed (``set_seed``
+    reseeds it). Pass each to ``op_seeds(global_seed, op_seed)`` for the kernel's two seeds.
+    """
+    draws = random.Random(int(global_seed))
+    return [draws.randint(0, _MAXINT32) for _ in range(count)]
+
+
+def random_shuffle(n: int, seed: int, seed2: int) -> np.ndarray:
+    """``tf.random.shuffle(range(n))`` as the first call of a ``RandomShuffle`` kernel seeded (seed, seed2).
+
+    The kernel reserves n - 1 32-bit draws of ``PhiloxRandom(seed, seed2)`` and runs a forward
+    Fisher-Yates shuffle: for i = 0 .. n - 2 it swaps element i with element i + (draw_i mod (n - i)).
+    Inside a ``tf.function`` under the global seed s, the function's first random op without a seed
+    gets op seed 0 (a per-graph counter), so its kernel seeds are ``op_seeds(s, 0)``.
+    """
+    if n >= 2**32:
+        raise ValueError("random_shuffle reproduces the 32-bit path (n < 2^32) only")
+    out = np.arange(n)
+    if n < 2:
+        return out
+    draws = PhiloxStream(seed, seed2).uint32(n - 1).astype(np.int64)
+    for i, r in enumerate(draws):
+        j = i + int(r % (n - i))
+        out[i], out[j] = out[j], out[i]
+    return out

@@ -10,12 +10,13 @@ of its habits decide what those measures compute, so they live here, once:
 * **Sampling.** Their samples come from ``dataset.repeat(-1).shuffle(B)`` (Natekar & Sharma: B = 5000;
   Lassance et al. per class: B = 100). ``shuffle_buffer_draws`` runs ``tf.data``'s shuffle
   (``measures.stats.tf_random.shuffle_draws``): with the authors' seeds it yields TensorFlow's samples element for
-  element; unseeded, it draws the seeds from a numpy generator.
+  element.
 * **Seeds.** Natekar & Sharma's code fixes its seeds (``shuffle(5000, seed=1)``, ``DataAugmentor(seed=0)``,
   ``np.random.seed(2)``), so every model of a task is measured on the same samples, mixup partners and
   augmentations; their ports use those seeds (``authors_seed``: repeat 0 the authors' own, another
   repeat another seed shared by the task's models) and TensorFlow's generator (``tf_random``), so they
-  draw what the authors' code draws.
+  draw what the authors' code draws. Lassance et al. (VPM) set no seed: that port draws what their
+  code draws under the seed 0 (``tf.random.set_seed(0)``, ``np.random.seed(0)``), again shared.
 * **Forward passes.** The ports run the network through ``view.forward`` in float32, as the authors' Keras models.
 """
 
@@ -64,17 +65,13 @@ def resolve_layer(view: ModelView, layer) -> str:
     raise MeasureError(f"model {view.model_id}: layer must be None, a layer index or a layer name; got {layer!r}")
 
 
-def shuffle_buffer_draws(stream, count: int, buffer_size: int, seeds) -> np.ndarray:
+def shuffle_buffer_draws(stream, count: int, buffer_size: int, seeds: tuple[int, int]) -> np.ndarray:
     """The first ``count`` elements of ``tf.data``'s ``repeat(-1).shuffle(buffer_size)`` over ``stream``.
 
     ``stream``: the elements in dataset order (e.g. training indices), non-empty, cycled as
     ``repeat(-1)`` does. ``seeds``: the dataset's (seed, seed2) (``tf_random.op_seeds``): TensorFlow's
-    own draws, element for element; or a numpy generator for an unseeded shuffle, whose two 64-bit
-    seeds it draws (TensorFlow draws them from the system there). ``tf_random.shuffle_draws`` runs
-    TensorFlow's buffer algorithm.
+    own draws, element for element (``tf_random.shuffle_draws`` runs TensorFlow's buffer algorithm).
     """
-    if isinstance(seeds, np.random.Generator):
-        seeds = tuple(int(s) for s in seeds.integers(1, 2**63, size=2))
     return tf_random.shuffle_draws(stream, count, buffer_size, *seeds)
 
 

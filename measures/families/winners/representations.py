@@ -18,9 +18,8 @@ Randomness. Reruns repeat exactly. The DBI samples are TensorFlow's own draws un
 fixed seeds (``dbi_seeds``), the same for every model of a task; the product
 ``dbi_times_lwm`` uses the same draws (the LWM factor draws nothing), so it equals
 ``dbi_first_conv * (1 - label_mixup_accuracy)`` with the same parameters, bit for bit. VPM's authors
-set no seed, but within one run of their code every model of a task sees the same draws (their
-TensorFlow functions re-trace with the same op seeds): the port draws once per task and repeat,
-from ``task_rng(view, "vpm_label_variation")``, shared by the task's models.
+set no seed; the port draws what their code draws under the seed 0 (``vpm_seed``: their call
+preceded by ``tf.random.set_seed(0)`` and ``np.random.seed(0)``), the same for every model of a task.
 
 Forward passes run through ``view.forward`` without gradients, in float32 as the authors' Keras models; the final
 arithmetic is float64.
@@ -38,8 +37,8 @@ from ...model_view import ModelView
 from ...registry import MeasureError, measure
 from ...stats.graphs import label_variation
 from ...stats.representations import pooled_features
-from ...stats.tf_random import op_seeds
-from .pgdl_conventions import authors_seed, resolve_layer, shuffle_buffer_draws, task_rng
+from ...stats import tf_random
+from .pgdl_conventions import authors_seed, resolve_layer, shuffle_buffer_draws
 
 _NATEKAR = f"{NATEKAR_SHARMA} (PGDL winner; {NATEKAR_CODE})"
 
@@ -67,7 +66,7 @@ def _labels(view: ModelView) -> np.ndarray:
 def dbi_seeds(view: ModelView) -> tuple[int, int]:
     """The shuffle's seeds in ``complexityDB``: ``shuffle(5000, seed=1)`` right after ``DataAugmentor``
     set TensorFlow's global seed to 0 (another op seed in repeats >= 1, ``authors_seed``)."""
-    return op_seeds(0, authors_seed(view, "dbi_first_conv", 1))
+    return tf_random.op_seeds(0, authors_seed(view, "dbi_first_conv", 1))
 
 
 def _dbi(view: ModelView, layer, pool: int, rounds: int, samples: int, buffer: int) -> float:
@@ -196,36 +195,55 @@ def dbi_times_lwm(view: ModelView, layer=None, pool=4, rounds=10, samples=120, b
 # -- label variation on the latent geometry graph (VPM) ------------------------------------------------
 
 
-def mixup_sample(view: ModelView, rng: np.random.Generator, n: int, alpha: float,
+def mixup_sample(view: ModelView, seed: int, n: int, alpha: float,
                  buffer: int = 100) -> tuple[torch.Tensor, np.ndarray]:
     """The mixed inputs and soft labels of ``vpm_label_variation``: (x_mix (m, ...), Y (m, C) float64).
 
-    As the authors' ``complexity``: per = n // C training images of each class c = 0..C-1 (C =
-    ``view.num_classes``), the first ``per`` draws of ``filter(label == c).repeat().shuffle(buffer)``
-    (``shuffle_buffer_draws`` over the class's images in stored order; a class without images gives
-    none), stacked class by class; then a uniform permutation perm of the m stacked images (an image
-    may be its own partner) and lambda_i ~ Beta(alpha, alpha): x_mix_i = lambda_i x_i +
-    (1 - lambda_i) x_perm[i], Y_i = lambda_i onehot(y_i) + (1 - lambda_i) onehot(y_perm[i]).
-    Drawn in this order: the classes' samples, the permutation, the lambdas.
+    What the authors' ``complexity`` draws when its call starts with ``tf.random.set_seed(seed)`` and
+    ``np.random.seed(seed)`` (their code sets neither: see ``vpm_seed``), draw for draw:
+
+    * per = n // C training images of each class c = 0..C-1 (C = ``view.num_classes``): the first
+      ``per`` elements of ``filter(label == c).repeat().shuffle(buffer)`` over the class's images in
+      stored order, stacked class by class. Each class's shuffle is an eager op without a seed: its
+      op seed is the (c+1)-th of ``tf_random.eager_op_seeds(seed, C)`` (a class without images
+      gives no images; the authors' code would wait for one forever);
+    * a permutation perm of the m stacked images, ``tf.random.shuffle(range(m))`` inside their
+      ``tf.function`` (the graph's first random op: op seed 0; an image may be its own partner);
+    * lambda_i ~ Beta(alpha, alpha) from numpy's legacy generator (``np.random.beta``), cast to float32.
+
+    x_mix_i = lambda_i x_i + (1 - lambda_i) x_perm[i] and Y_i = lambda_i onehot(y_i) + (1 - lambda_i)
+    onehot(y_perm[i]), both in float32 as the authors' code computes them.
     """
     labels = _labels(view)
     classes = view.num_classes
     per = n // classes
-    parts = [shuffle_buffer_draws(np.flatnonzero(labels == c), per, buffer, rng)
+    class_seeds = tf_random.eager_op_seeds(seed, classes)
+    parts = [shuffle_buffer_draws(np.flatnonzero(labels == c), per, buffer, tf_random.op_seeds(seed, class_seeds[c]))
              for c in range(classes) if per > 0 and (labels == c).any()]
     index = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
     m = len(index)
-    perm = rng.permutation(m)
-    lam = rng.beta(alpha, alpha, size=m)
+    perm = tf_random.random_shuffle(m, *tf_random.op_seeds(seed, 0))
+    lam = np.random.RandomState(seed).beta(alpha, alpha, size=m).astype(np.float32)
     x = view.x_train[torch.as_tensor(index)]
     weight = torch.as_tensor(lam, dtype=x.dtype).reshape(-1, *([1] * (x.dim() - 1)))
     x_mix = weight * x + (1 - weight) * x[torch.as_tensor(perm)]
-    onehot = np.eye(max(classes, int(labels.max()) + 1), dtype=np.float64)[labels[index]]
-    y_mix = lam[:, None] * onehot + (1.0 - lam[:, None]) * onehot[perm]
-    return x_mix, y_mix
+    onehot = np.eye(max(classes, int(labels.max()) + 1), dtype=np.float32)[labels[index]]
+    y_mix = lam[:, None] * onehot + (np.float32(1.0) - lam[:, None]) * onehot[perm]
+    return x_mix, y_mix.astype(np.float64)
 
 
-@measure("vpm_label_variation", source=LASSANCE, sign=1, version="4")
+def vpm_seed(view: ModelView) -> int:
+    """The seed of ``mixup_sample`` in this repeat: 0 in repeat 0, then another per repeat (``authors_seed``).
+
+    The authors' code sets no seed, so each of its runs draws anew. The port draws what it draws
+    under the seed 0 (their call preceded by ``tf.random.set_seed(0)`` and ``np.random.seed(0)``:
+    ``python -m benchmark.perf.fidelity --seed 0``), the same for every model of the task, as the
+    authors' fixed seeds give Natekar & Sharma's ports.
+    """
+    return authors_seed(view, "vpm_label_variation", 0)
+
+
+@measure("vpm_label_variation", source=LASSANCE, sign=1, version="5")
 def vpm_label_variation(view: ModelView, n=500, alpha=2.0, k=1, layer=None, buffer=100) -> float:
     """Label variation tr(Y^T L Y) / (4 n) of mixup samples on the 1-NN graph of the last layer's input (sign +1).
 
@@ -243,9 +261,8 @@ def vpm_label_variation(view: ModelView, n=500, alpha=2.0, k=1, layer=None, buff
             for a one-layer network); or an index into ``view.layer_names``, or a layer name (its output).
         buffer: the per-class shuffle buffer (default 100, as the authors).
 
-    The draws (``mixup_sample``) come from ``task_rng(view, "vpm_label_variation")``: one per-class
-    sample, permutation and set of lambdas per task and repeat, the same for every model of the task,
-    as within one run of the authors' code; another repeat draws another.
+    The draws (``mixup_sample``) are what the authors' code draws under the seed ``vpm_seed``: in
+    repeat 0 the seed 0, the same for every model of the task; another repeat draws another.
 
     L = I - D^-1/2 A D^-1/2 with D the out-degrees (``normalized_laplacian``); the value is clipped
     to [0, 1000] as the authors clip it.
@@ -257,7 +274,7 @@ def vpm_label_variation(view: ModelView, n=500, alpha=2.0, k=1, layer=None, buff
         raise MeasureError(f"model {view.model_id}: alpha must be > 0, got {alpha!r}")
     names = view.layer_names
     name = resolve_layer(view, layer) if layer is not None else (names[-2] if len(names) > 1 else None)
-    x_mix, y_mix = mixup_sample(view, task_rng(view, "vpm_label_variation"), n, alpha, buffer)
+    x_mix, y_mix = mixup_sample(view, vpm_seed(view), n, alpha, buffer)
     if len(x_mix) <= k:
         raise MeasureError(f"model {view.model_id}: vpm_label_variation needs more than k={k} samples, "
                            f"has {len(x_mix)} ({n} // {view.num_classes} per class)")
