@@ -253,7 +253,7 @@ def test_crop_resize():
 
 
 def test_erase_boxes_bounds_and_erase():
-    rng = np.random.default_rng(5)
+    rng = np.random.RandomState(5)
     boxes = erase_boxes((4000, 1, 28, 28), rng)
     top, left, height, width = boxes.T
     # 28 x 28: low = round(sqrt(0.02 * 784 * 0.3)) = 2, up = round(sqrt(0.4 * 784 / 0.3)) = 32 -> 28
@@ -293,13 +293,16 @@ def test_augment_robustness_by_hand():
         return np.stack([[scipy.ndimage.sobel(im[0], axis=1, mode="mirror")] for im in images]) / 4 + 0.5
 
     def expected(n_used, batch):
-        draw = view.rng("augment_robustness")
+        draw = np.random.RandomState(0)  # np.random.seed(0), then the authors' random_erase_np_v2 loop by hand
         total, changed = 0.0, 0
         for start in range(0, n_used, batch):
             xb = x[start : min(start + batch, n_used)]
-            draw.uniform(0.6, 1.6), draw.uniform(0.6, 1.6)  # the saturation factors: no effect on grey
-            cut = xb.copy()
-            for i, (t, l, h, w) in enumerate(erase_boxes(xb.shape, draw)):
+            cut = xb.copy()  # (the saturation factors come from TensorFlow's generator: no effect on grey)
+            for i in range(len(xb)):
+                # 8 x 8: low = round(sqrt(0.02 * 64 * 0.3)) = 1, up = round(sqrt(0.4 * 64 / 0.3)) = 9 -> 8
+                h, w = draw.randint(1, 8), draw.randint(1, 8)
+                draw.randint(0, 9 - h), draw.randint(0, 9 - w)  # drawn, then overwritten
+                t, l = draw.randint(0, 8 - h), draw.randint(0, 8 - w)
                 cut[i, :, t : t + h, l : l + w] = 0
             flipped = xb[..., ::-1]
             augmented = [flipped, xb * 0.9999, xb, sobel(xb), xb + 0.5, flipped * 0.9999, cut]  # 8x8: no crop

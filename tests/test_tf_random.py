@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from measures.stats.augmentations import ZOOM_SCALES, mixup_partners, natekar_draws
-from measures.stats.tf_random import (DEFAULT_GRAPH_SEED, PhiloxStream, buffer_shuffle, eager_op_seeds, iterator_seeds,
+from measures.stats.tf_random import (DEFAULT_GRAPH_SEED, PhiloxStream, buffer_shuffle, eager_op_seeds, eager_uniforms,
+                                     iterator_seeds,
                                      op_seeds, philox4x32, random_shuffle, shuffle_draws, stateful_uniform,
                                      uint32_to_float)
 
@@ -190,3 +191,18 @@ def test_random_shuffle_and_eager_op_seeds_match_tensorflow(tf, global_seed):
     got = [[int(v) for v in tf.data.Dataset.range(37).repeat().shuffle(10).take(20)] for _ in range(3)]
     for draws, op in zip(got, eager_op_seeds(global_seed, 3)):
         np.testing.assert_array_equal(draws, shuffle_draws(np.arange(37), 20, 10, *op_seeds(global_seed, op)))
+
+
+@needs_tf
+@pytest.mark.parametrize("global_seed", [0, 5])
+def test_eager_uniforms_are_random_saturations_factors(tf, global_seed):
+    # Aithal et al.'s pattern: unseeded eager tf.random.uniform / random_saturation calls under a global seed
+    tf.random.set_seed(global_seed)
+    got = [float(tf.random.uniform([], 0.6, 1.6)) for _ in range(4)]
+    np.testing.assert_array_equal(got, eager_uniforms(global_seed, eager_op_seeds(global_seed, 4), 0.6, 1.6))
+    image = tf.constant(np.random.default_rng(1).uniform(0, 1, size=(2, 5, 5, 3)), tf.float32)
+    tf.random.set_seed(global_seed)
+    first, second = tf.image.random_saturation(image, 0.6, 1.6), tf.image.random_saturation(image, 0.6, 1.6)
+    factors = eager_uniforms(global_seed, eager_op_seeds(global_seed, 2), 0.6, 1.6)
+    np.testing.assert_array_equal(first.numpy(), tf.image.adjust_saturation(image, factors[0]).numpy())
+    np.testing.assert_array_equal(second.numpy(), tf.image.adjust_saturation(image, factors[1]).numpy())

@@ -163,12 +163,13 @@ def sobel_dx(x: torch.Tensor) -> torch.Tensor:
     return F.conv2d(padded, kernel.expand(c, 1, 3, 3), groups=c)
 
 
-def erase_boxes(shape, rng: np.random.Generator, sl: float = 0.02, sh: float = 0.4, r1: float = 0.3) -> np.ndarray:
-    """(N, 4) boxes (top, left, height, width) of Aithal et al.'s ``random_erase_np_v2``.
+def erase_boxes(shape, state: np.random.RandomState, sl: float = 0.02, sh: float = 0.4, r1: float = 0.3) -> np.ndarray:
+    """(N, 4) boxes (top, left, height, width) of Aithal et al.'s ``random_erase_np_v2``, from numpy's legacy ``state``.
 
-    low = round(sqrt(sl A r1)), up = round(sqrt(sh A / r1)) (A = H W, numpy rounding); height ~
-    U{low .. min(up, H) - 1}, width ~ U{low .. min(up, W) - 1}, top ~ U{0 .. H - height - 1},
-    left ~ U{0 .. W - width - 1}. Drawn in this order, all heights first.
+    low = round(sqrt(sl A r1)), up = round(sqrt(sh A / r1)) (A = H W, numpy rounding). Per image,
+    in order, as their loop calls ``np.random.randint``: height ~ U{low .. min(up, H) - 1}, width ~
+    U{low .. min(up, W) - 1}, two draws U{0 .. H - height} and U{0 .. W - width} that their code
+    overwrites, then top ~ U{0 .. H - height - 1} and left ~ U{0 .. W - width - 1}.
     """
     n, h, w = shape[0], shape[-2], shape[-1]
     area = h * w
@@ -177,11 +178,12 @@ def erase_boxes(shape, rng: np.random.Generator, sl: float = 0.02, sh: float = 0
     h_up, w_up = min(up, h), min(up, w)
     if not (low < h_up and low < w_up):
         raise ValueError(f"random erasing needs images larger than {h}x{w}")
-    height = rng.integers(low, h_up, size=n)
-    width = rng.integers(low, w_up, size=n)
-    top = rng.integers(0, h - height)
-    left = rng.integers(0, w - width)
-    return np.stack([top, left, height, width], axis=1)
+    boxes = np.empty((n, 4), dtype=np.int64)
+    for i in range(n):
+        height, width = state.randint(low, h_up), state.randint(low, w_up)
+        state.randint(0, h + 1 - height), state.randint(0, w + 1 - width)
+        boxes[i] = state.randint(0, h - height), state.randint(0, w - width), height, width
+    return boxes
 
 
 def erase(x: torch.Tensor, boxes) -> torch.Tensor:
@@ -276,15 +278,14 @@ def mixup_partners(labels, seed: int = 2) -> np.ndarray:
 # Robustness to augmentations
 
 
-def robustness_augmentations(x: torch.Tensor, rng: np.random.Generator, saturation=(0.6, 1.6),
+def robustness_augmentations(x: torch.Tensor, factors: tuple[float, float], state: np.random.RandomState,
                              crop_fraction: float = 0.9, brightness_delta: float = 0.5) -> list[torch.Tensor]:
     """The 7 augmented versions of one batch ``x`` of ``augment_robustness``, in the order of its penalties.
 
-    Draws: the saturation factor of b, that of f, then ``erase_boxes``.
+    ``factors``: the saturation factors of b and f; ``state``: numpy's legacy generator of ``erase_boxes``.
     """
-    lo, hi = saturation
-    factor_b, factor_f = rng.uniform(lo, hi), rng.uniform(lo, hi)
-    boxes = erase_boxes(x.shape, rng)
+    factor_b, factor_f = factors
+    boxes = erase_boxes(x.shape, state)
     return [
         hflip(x),
         saturate(x, factor_b),

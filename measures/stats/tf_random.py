@@ -12,6 +12,7 @@ is needed only by the tests that compare with it):
 * ``shuffle_draws`` is ``tf.data``'s ``shuffle(buffer, seed)`` over a stream repeated forever.
 * ``eager_op_seeds`` are the op seeds eager ops get after ``tf.random.set_seed(s)`` when none is given.
 * ``random_shuffle`` is ``tf.random.shuffle`` (the ``RandomShuffle`` kernel) of ``range(n)``.
+* ``eager_uniforms`` are the values of eager ``tf.random.uniform([], low, high)`` calls under a global seed.
 * ``stateful_uniform`` is the k-th call of a stateful ``tf.random.uniform`` kernel with fixed seeds.
 """
 
@@ -197,3 +198,15 @@ def random_shuffle(n: int, seed: int, seed2: int) -> np.ndarray:
         j = i + int(r % (n - i))
         out[i], out[j] = out[j], out[i]
     return out
+
+
+def eager_uniforms(global_seed: int, op_seeds_: list[int], low: float, high: float) -> np.ndarray:
+    """float32 values of eager ``tf.random.uniform([], low, high)`` calls without a seed, one per op seed.
+
+    Under the global seed each such call takes the next eager op seed (``eager_op_seeds``) and, being a
+    new kernel, its first draw: ``stateful_uniform(*op_seeds(global_seed, op), [0])``, scaled in
+    float32 as ``rnd * (high - low) + low``. (``tf.image.random_saturation`` draws its factor so.)
+    """
+    bits = np.array([stateful_uniform(*op_seeds(global_seed, op), [0])[0, 0] for op in op_seeds_], dtype=np.uint32)
+    f = np.float32
+    return uint32_to_float(bits) * (f(high) - f(low)) + f(low)

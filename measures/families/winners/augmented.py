@@ -54,7 +54,8 @@ Saturation is TensorFlow's HSV one (``adjust_saturation``); on 1 channel the aut
 The augmentation functions are in ``measures.stats.augmentations``. The margins draw what the authors' fixed seeds draw (TensorFlow's generator reproduced by
 ``measures.stats.tf_random``, numpy's legacy one for the mixup partners): every model of a task gets the same
 samples, partners and augmentations. ``augment_robustness``'s
-authors set no seed: it draws from ``view.rng("augment_robustness")``.
+authors set no seed: it draws what their code draws under the seed 0 (``tf.random.set_seed(0)``,
+``np.random.seed(0)``; ``aithal_seed``), again the same for every model of a task.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ from ...citations import AITHAL, NATEKAR_CODE, NATEKAR_SHARMA
 from ...model_view import ModelView
 from ...registry import MeasureError, measure
 from ...stats.augmentations import mixup_partners, natekar_augment, natekar_draws, robustness_augmentations
-from ...stats.tf_random import op_seeds
+from ...stats.tf_random import eager_op_seeds, eager_uniforms, op_seeds
 from .pgdl_conventions import authors_seed, resolve_layer, shuffle_buffer_draws
 
 _NATEKAR = f"{NATEKAR_SHARMA} (PGDL winners; {NATEKAR_CODE})"
@@ -195,7 +196,17 @@ def augment_margin(view: ModelView, n: int = 500, layer=None, batch_size: int = 
     return _margin_score(view, n, layer, batch_size, buffer, margin_seeds(view, "augment_margin", 0), augment)
 
 
-@measure("augment_robustness", source=f"{AITHAL} (runner_up_solution/complexity.py)", sign=-1, version="2")
+def aithal_seed(view: ModelView) -> int:
+    """The seed ``augment_robustness`` draws under in this repeat: 0 in repeat 0, then another per repeat.
+
+    Aithal et al.'s code sets no seed, so each of its runs draws anew; the port draws what it draws
+    after ``tf.random.set_seed(0)`` and ``np.random.seed(0)`` (``python -m benchmark.perf.fidelity
+    --seed 0``), the same for every model of the task.
+    """
+    return authors_seed(view, "augment_robustness", 0)
+
+
+@measure("augment_robustness", source=f"{AITHAL} (runner_up_solution/complexity.py)", sign=-1, version="3")
 def augment_robustness(view: ModelView, n: int = 64 * 201, penalties: Sequence[float] = AITHAL_PENALTIES,
                        saturation: tuple[float, float] = (0.6, 1.6), crop_fraction: float = 0.9,
                        brightness_delta: float = 0.5, batch_size: int = 64) -> float:
@@ -206,7 +217,10 @@ def augment_robustness(view: ModelView, n: int = 64 * 201, penalties: Sequence[f
     saturation, crop, Sobel, brightness, flip + saturation, erasing); ``saturation`` the range of the
     per-batch factor; ``crop_fraction`` kept by the central crop; ``brightness_delta`` added;
     ``batch_size`` images per batch (64: one saturation factor per batch). Image inputs with 1 or 3
-    channels only. Random draws (saturation factors, erased boxes) from ``view.rng("augment_robustness")``.
+    channels only. Random draws as the authors' code makes them under the seed ``aithal_seed``: per
+    batch, two eager ``tf.random.uniform`` saturation factors (``eager_uniforms``, consecutive eager
+    op seeds of the seed), and the erased boxes from numpy's legacy generator seeded with it
+    (``erase_boxes``, image after image).
     """
     for name, value in (("n", n), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -218,13 +232,17 @@ def augment_robustness(view: ModelView, n: int = 64 * 201, penalties: Sequence[f
     if view.x_train.shape[1] not in (1, 3):
         raise MeasureError(f"model {view.model_id}: augment_robustness needs 1- or 3-channel images, "
                            f"got {view.x_train.shape[1]} channels")
-    rng = view.rng("augment_robustness")
+    seed = aithal_seed(view)
+    starts = range(0, min(n, view.num_train), batch_size)
+    factors = eager_uniforms(seed, eager_op_seeds(seed, 2 * len(starts)), *saturation).reshape(-1, 2)
+    state = np.random.RandomState(seed)
     dtype = _dtype(view)
     total = 0.0
-    for start in range(0, min(n, view.num_train), batch_size):
+    for start, pair in zip(starts, factors):
         x = view.x_train[start : min(start + batch_size, n)].to(dtype)
         try:
-            augmented = robustness_augmentations(x, rng, saturation, crop_fraction, brightness_delta)
+            augmented = robustness_augmentations(x, (float(pair[0]), float(pair[1])), state, crop_fraction,
+                                                 brightness_delta)
         except ValueError as exc:
             raise MeasureError(f"model {view.model_id}: augment_robustness: {exc}") from None
         batches = torch.cat([x, *augmented])
