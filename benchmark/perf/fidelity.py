@@ -162,11 +162,13 @@ def _score(task: str, measures: list[str], submissions: list[Path], workers: int
     if workers:
         cmd += ["--workers", str(workers)]
     out = subprocess.run(cmd, capture_output=True, text=True)
+    last = (out.stderr.strip().splitlines() or ["no output"])[-1]
     try:
         tasks = json.loads(out.stdout)["tasks"]
     except (json.JSONDecodeError, KeyError):
-        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
         raise SystemExit(f"fidelity: scoring {task} failed: {last}") from None
+    if len(tasks) != 1:  # score stopped before this task (a bad task folder, a missing TensorFlow)
+        raise SystemExit(f"fidelity: scoring {task} failed: {last}")
     (entries,) = tasks.values()
     return {name: entry.get("predictions", {}) for name, entry in entries.items()}
 
