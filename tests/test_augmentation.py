@@ -1,5 +1,6 @@
 """The margin family and robustness to augmentations against values worked out by hand, numpy and scipy."""
 
+import importlib.util
 import math
 
 import numpy as np
@@ -12,8 +13,10 @@ import measures
 from measures import MeasureError, ModelView
 from measures.stats.augmentations import (
     ZOOM_SCALES, adjust_contrast, adjust_hue, adjust_saturation, crop_and_resize, crop_resize, erase, erase_boxes,
-    hflip, mixup_partners, natekar_augment, natekar_draws, saturate, sobel_dx,
+    hflip, mixup_partners, natekar_augment, natekar_draws, robustness_augmentations, saturate, sobel_dx,
 )
+from measures.families.winners.augmented import aithal_seed
+from measures.stats.tf_random import eager_op_seeds, eager_uniforms
 from task_loaders import build_network
 
 # ---------------------------------------------------------------------------------------------
@@ -321,7 +324,7 @@ def test_augment_robustness_by_hand():
     value, changed = expected(n, 64)
     assert 0 < changed < 7 * n  # both branches are exercised
     assert measures.get("augment_robustness")(view) == pytest.approx(value, rel=1e-5)
-    value, _ = expected(20, 5)  # the first 20 images in batches of 5: four saturation draws, four erasings
+    value, _ = expected(20, 5)  # the first 20 images in batches of 5: four batches of erasings
     assert measures.get("augment_robustness")(view, n=20, batch_size=5) == pytest.approx(value, rel=1e-5)
     assert measures.get("augment_robustness")(view, penalties=(0,) * 7) > value
     with pytest.raises(MeasureError):
@@ -373,3 +376,29 @@ def test_registered_with_signs():
     assert measures.get("conv_margin").params == {"n": 500, "layer": None, "batch_size": 50, "buffer": 5000}
     assert measures.get("augment_robustness").params["n"] == 12864
     assert measures.get("augment_robustness").params["penalties"] == (6, 1, 2, 3, 1, 12, 2)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="needs TensorFlow")
+def test_robustness_saturations_are_the_authors_tensorflow_draws_on_rgb():
+    """Aithal et al.'s x2 and x6 on an RGB batch after tf.random.set_seed(0): random_saturation of the batch, then of
+    its flip, each taking the next eager op seed; the port's factors (eager_uniforms) give the same images."""
+    tf = pytest.importorskip("tensorflow")
+    x = np.random.default_rng(3).uniform(0, 1, size=(5, 6, 6, 3)).astype(np.float32)  # NHWC, as the authors
+    tf.random.set_seed(0)
+    x2 = tf.image.random_saturation(x, 0.6, 1.6).numpy()
+    x6 = tf.image.random_saturation(tf.image.flip_left_right(x), 0.6, 1.6).numpy()
+    factors = eager_uniforms(0, eager_op_seeds(0, 2), 0.6, 1.6)
+    out = robustness_augmentations(torch.tensor(x).permute(0, 3, 1, 2), (float(factors[0]), float(factors[1])),
+                                   np.random.RandomState(0))
+    np.testing.assert_allclose(out[1].permute(0, 2, 3, 1).numpy(), x2, atol=1e-6)
+    np.testing.assert_allclose(out[5].permute(0, 2, 3, 1).numpy(), x6, atol=1e-6)
+    assert not np.allclose(x2, x, atol=1e-3)  # the factor does act on colour
+
+
+def test_augment_robustness_draws_the_same_for_every_model_of_a_repeat():
+    net = build_network([{"layer_name": "Flatten"}, {"layer_name": "Dense", "units": 3}], (8, 8, 1))
+    data = (torch.rand(12, 1, 8, 8), torch.arange(12) % 3)
+    views = [ModelView(net, data, num_classes=3, model_id=m, task_name="t", repeat=k) for k in (0, 1) for m in "ab"]
+    seeds = [aithal_seed(v) for v in views]
+    assert seeds[0] == seeds[1] == 0 and seeds[2] == seeds[3] != 0
+    assert measures.get("augment_robustness")(views[0]) == measures.get("augment_robustness")(views[1])

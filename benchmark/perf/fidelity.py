@@ -6,9 +6,10 @@ the native measure NAME on every model of each TASK, and prints per task the Spe
 of the two columns and the median over models of native / authors. ``--repeat`` runs the authors'
 code a second time with other seeds and prints the Spearman of their two runs: their own
 run-to-run agreement, the yardstick for the port's. ``--seed S`` adds a run of the authors' code
-with the generators they leave unseeded seeded S at each call, and compares the port with it: where
-the port draws what their code draws under a seed (``vpm_label_variation`` under 0), the two must
-agree model for model.
+with TensorFlow's global seed and numpy's seed set to S at each call (and their own fixed seeds
+offset by S, see below), and compares the port with it: where the port draws what their code draws
+under a seed (``vpm_label_variation`` and ``augment_robustness`` under 0, whose authors set no seed),
+the two must agree model for model.
 
 The submission is called through a generated shim folder (``shim_source``) that loads DIR's
 ``complexity.py`` and calls its ``complexity`` unchanged, with:
@@ -119,7 +120,7 @@ def complexity(model, dataset, program_dir):
         return _call(model, dataset)
     finally:
         tf.random.set_seed, np.random.seed, tf.data.Dataset.shuffle = _tf_seed, _np_seed, _shuffle
-        _restore(state)
+        _restore(state)  # (set_seed also clears TensorFlow's eager kernel cache: harmless for an unseeded run)
 '''
 
 
@@ -205,8 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--measure", required=True, choices=sorted(AUTHORS_CALLS), help="the native port to compare")
     parser.add_argument("--repeat", action="store_true", help="also run the authors' code with other seeds")
     parser.add_argument("--seed", type=int, default=None, metavar="S",
-                        help="also run the authors' code with its unseeded generators seeded S, and compare the port "
-                             "with that run (vpm_label_variation draws what seed 0 draws)")
+                        help="also run the authors' code with TensorFlow's and numpy's seeds set to S at each call "
+                             "(their own fixed seeds offset by S), and compare the port with that run "
+                             "(vpm_label_variation and augment_robustness draw what seed 0 draws)")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
     parser.add_argument("--shims", type=Path, default=Path(tempfile.gettempdir()) / "pgdl-bench-fidelity",
                         help="where the generated shim folders go")

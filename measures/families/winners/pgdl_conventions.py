@@ -15,8 +15,9 @@ of its habits decide what those measures compute, so they live here, once:
   ``np.random.seed(2)``), so every model of a task is measured on the same samples, mixup partners and
   augmentations; their ports use those seeds (``authors_seed``: repeat 0 the authors' own, another
   repeat another seed shared by the task's models) and TensorFlow's generator (``tf_random``), so they
-  draw what the authors' code draws. Lassance et al. (VPM) set no seed: that port draws what their
-  code draws under the seed 0 (``tf.random.set_seed(0)``, ``np.random.seed(0)``), again shared.
+  draw what the authors' code draws. Lassance et al. (VPM) and Aithal et al. (``augment_robustness``)
+  set no seed: their ports draw what their code draws under the seed 0 (``tf.random.set_seed(0)``,
+  ``np.random.seed(0)``; ``vpm_seed``, ``aithal_seed``), again shared.
 * **Forward passes.** The ports run the network through ``view.forward`` in float32, as the authors' Keras models.
 """
 
@@ -34,8 +35,8 @@ WEIGHT_LAYERS = ("Conv2D", "Dense")  # the layer classes whose Keras config has 
 def task_rng(view: ModelView, name: str) -> np.random.Generator:
     """A generator seeded by (task, ``name``, repeat), the same for every model of the task; reruns repeat exactly.
 
-    Repeat 0 keeps the seed these ports had before repeats existed; repeat k >= 1 (``--repeats``) draws
-    other samples, shared again by every model of the task."""
+    ``authors_seed`` draws the seed of repeat k >= 1 (``--repeats``) from it, shared again by every
+    model of the task."""
     return np.random.default_rng(view.seed(f"{view.task_name}/{name}/shared"))
 
 
