@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .tf_random import op_seeds, stateful_uniform, uint32_to_float
+from .tf_random import op_seeds, scale_uniform, stateful_uniform, uint32_to_float
 
 GREY_WEIGHTS = (0.2989, 0.5870, 0.1140)  # tf.image.rgb_to_grayscale
 ZOOM_SCALES = tuple(np.arange(0.85, 1.0, 0.01))  # the authors' 16 crop scales, 0.85 ... 1.0
@@ -208,12 +208,6 @@ def saturate(x: torch.Tensor, factor: float) -> torch.Tensor:
 # Natekar & Sharma's augmentation and mixup
 
 
-def _tf_uniform(u, low: float, high: float) -> np.ndarray:
-    """``tf.random.uniform``'s value in [low, high) for its [0, 1) float32 draw ``u``: u (high - low) + low in float32."""
-    f = np.float32
-    return np.asarray(u, dtype=f) * (f(high) - f(low)) + f(low)
-
-
 def natekar_augment(x: torch.Tensor, u, zoom_index) -> torch.Tensor:
     """``DataAugmentor.augment`` with every random op of image i reading the uniform ``u[i]``.
 
@@ -224,10 +218,10 @@ def natekar_augment(x: torch.Tensor, u, zoom_index) -> torch.Tensor:
     u = np.asarray(u, dtype=np.float32)
     flip = torch.as_tensor(u < 0.5, device=x.device)[:, None, None, None]
     x = torch.where(flip, hflip(x), x)
-    x = adjust_hue(x, _tf_uniform(u, -0.05, 0.05))
-    x = adjust_saturation(x, _tf_uniform(u, 0.6, 1.2))
-    x = x + _per_image(_tf_uniform(u, -0.05, 0.05), x, 4)
-    x = adjust_contrast(x, _tf_uniform(u, 0.7, 1.0))
+    x = adjust_hue(x, scale_uniform(u, -0.05, 0.05))
+    x = adjust_saturation(x, scale_uniform(u, 0.6, 1.2))
+    x = x + _per_image(scale_uniform(u, -0.05, 0.05), x, 4)
+    x = adjust_contrast(x, scale_uniform(u, 0.7, 1.0))
     zoom = u >= 0.5
     if zoom.any():
         scales = np.asarray(ZOOM_SCALES)[np.asarray(zoom_index)]

@@ -108,6 +108,12 @@ def uint32_to_float(bits) -> np.ndarray:
     return ((bits & np.uint32(0x7FFFFF)) | np.uint32(0x3F800000)).view(np.float32) - np.float32(1.0)
 
 
+def scale_uniform(u, low: float, high: float) -> np.ndarray:
+    """``tf.random.uniform``'s value in [low, high) for its [0, 1) float32 draw ``u``: u (high - low) + low in float32."""
+    f = np.float32
+    return np.asarray(u, dtype=f) * (f(high) - f(low)) + f(low)
+
+
 def stateful_uniform(seed: int, seed2: int, calls, size: int = 1) -> np.ndarray:
     """The first 32-bit word of each scalar draw number ``calls`` of a stateful random op kernel, as uint32.
 
@@ -208,5 +214,4 @@ def eager_uniforms(global_seed: int, op_seeds_: list[int], low: float, high: flo
     float32 as ``rnd * (high - low) + low``. (``tf.image.random_saturation`` draws its factor so.)
     """
     bits = np.array([stateful_uniform(*op_seeds(global_seed, op), [0])[0, 0] for op in op_seeds_], dtype=np.uint32)
-    f = np.float32
-    return uint32_to_float(bits) * (f(high) - f(low)) + f(low)
+    return scale_uniform(uint32_to_float(bits), low, high)
