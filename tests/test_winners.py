@@ -12,7 +12,7 @@ import measures
 from measures import MeasureError, ModelView
 import importlib.util
 
-from measures.families.winners.pgdl_conventions import first_weighted_layer, shuffle_buffer_draws
+from measures.families.winners.pgdl_conventions import first_weighted_layer
 from measures.stats.tf_random import PhiloxStream, eager_op_seeds, op_seeds, shuffle_draws
 from measures.families.winners.representations import mixup_sample, vpm_seed
 from measures.stats.graphs import knn_adjacency, label_variation, normalized_laplacian
@@ -153,15 +153,14 @@ def test_dbi_needs_two_classes_and_enough_samples():
 # -- the tf.data shuffle buffer ----------------------------------------------------------------------
 
 
-def test_shuffle_buffer_draws_take_the_datasets_seeds():
+def test_shuffle_draws_take_the_datasets_seeds():
     stream = np.arange(30) + 100
     # TensorFlow's draws (tests/test_tf_random.py checks them against TensorFlow)
-    np.testing.assert_array_equal(shuffle_buffer_draws(stream, 40, 8, (0, 1)), shuffle_draws(stream, 40, 8, 0, 1))
-    a = shuffle_buffer_draws(stream, 40, 8, (3, 4))
-    assert a.tolist() != shuffle_buffer_draws(stream, 40, 8, (3, 5)).tolist()
+    a = shuffle_draws(stream, 40, 8, 3, 4)
+    assert a.tolist() != shuffle_draws(stream, 40, 8, 3, 5).tolist()
     assert set(a.tolist()) <= set(stream.tolist()) and a[:1] < 108  # the first draw comes from the first 8
     # a buffer of 1 keeps the order, cycling
-    np.testing.assert_array_equal(shuffle_buffer_draws(stream[:4], 6, 1, (5, 6)), [100, 101, 102, 103, 100, 101])
+    np.testing.assert_array_equal(shuffle_draws(stream[:4], 6, 1, 5, 6), [100, 101, 102, 103, 100, 101])
 
 
 # -- LWM -------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ Generalization in Deep Learning", arXiv 2012.02775 (PGDL winners); code: github.
 (``DataAugmentor``). ``complexity(model, dataset, program_dir, measure='Margin', augment=A)`` with A =
 None, 'mixup', 'standard' gives ``conv_margin``, ``mixup_margin``, ``augment_margin``:
 
-* Samples: ``n`` = 500 draws of ``dataset.repeat(-1).shuffle(5000, seed=1)`` (``shuffle_buffer_draws``,
+* Samples: ``n`` = 500 draws of ``dataset.repeat(-1).shuffle(5000, seed=1)`` (``tf_random.shuffle_draws``,
   TensorFlow's own draws, ``margin_seeds``), in
   batches of ``batch_size`` = 50.
 * Layer: h = the output of the first layer with ``filters`` or ``units`` (``first_weighted_layer``).
@@ -71,8 +71,8 @@ from ...citations import AITHAL, NATEKAR_CODE, NATEKAR_SHARMA
 from ...model_view import ModelView
 from ...registry import MeasureError, measure
 from ...stats.augmentations import mixup_partners, natekar_augment, natekar_draws, robustness_augmentations
-from ...stats.tf_random import eager_op_seeds, eager_uniforms, op_seeds
-from .pgdl_conventions import authors_seed, resolve_layer, shuffle_buffer_draws
+from ...stats.tf_random import eager_op_seeds, eager_uniforms, op_seeds, shuffle_draws
+from .pgdl_conventions import authors_seed, resolve_layer
 
 _NATEKAR = f"{NATEKAR_SHARMA} (PGDL winners; {NATEKAR_CODE})"
 
@@ -114,7 +114,7 @@ def _margin_score(view: ModelView, n: int, layer, batch_size: int, buffer: int, 
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise MeasureError(f"model {view.model_id}: {name} must be a positive integer, got {value!r}")
     name = resolve_layer(view, layer)
-    index = shuffle_buffer_draws(np.arange(view.num_train), n, buffer, seeds)
+    index = shuffle_draws(np.arange(view.num_train), n, buffer, *seeds)
     margins, hidden = [], []
     for start in range(0, n, batch_size):
         chunk = torch.as_tensor(index[start : start + batch_size])

@@ -8,9 +8,8 @@ of its habits decide what those measures compute, so they live here, once:
   ``units``" (the first Conv2D or Dense, its built-in activation included, before any separate
   BatchNorm or Activation layer): ``first_weighted_layer``.
 * **Sampling.** Their samples come from ``dataset.repeat(-1).shuffle(B)`` (Natekar & Sharma: B = 5000;
-  Lassance et al. per class: B = 100). ``shuffle_buffer_draws`` runs ``tf.data``'s shuffle
-  (``measures.stats.tf_random.shuffle_draws``): with the authors' seeds it yields TensorFlow's samples element for
-  element.
+  Lassance et al. per class: B = 100). ``measures.stats.tf_random.shuffle_draws`` runs ``tf.data``'s
+  shuffle: with the dataset's seeds (``tf_random.op_seeds``) it yields TensorFlow's samples element for element.
 * **Seeds.** Natekar & Sharma's code fixes its seeds (``shuffle(5000, seed=1)``, ``DataAugmentor(seed=0)``,
   ``np.random.seed(2)``), so every model of a task is measured on the same samples, mixup partners and
   augmentations; their ports use those seeds (``authors_seed``: repeat 0 the authors' own, another
@@ -27,7 +26,6 @@ import numpy as np
 
 from ...model_view import ModelView
 from ...registry import MeasureError
-from ...stats import tf_random
 
 WEIGHT_LAYERS = ("Conv2D", "Dense")  # the layer classes whose Keras config has `filters` or `units`
 
@@ -64,16 +62,6 @@ def resolve_layer(view: ModelView, layer) -> str:
             raise MeasureError(f"model {view.model_id}: no layer '{layer}' (layers: {', '.join(names)})")
         return layer
     raise MeasureError(f"model {view.model_id}: layer must be None, a layer index or a layer name; got {layer!r}")
-
-
-def shuffle_buffer_draws(stream, count: int, buffer_size: int, seeds: tuple[int, int]) -> np.ndarray:
-    """The first ``count`` elements of ``tf.data``'s ``repeat(-1).shuffle(buffer_size)`` over ``stream``.
-
-    ``stream``: the elements in dataset order (e.g. training indices), non-empty, cycled as
-    ``repeat(-1)`` does. ``seeds``: the dataset's (seed, seed2) (``tf_random.op_seeds``): TensorFlow's
-    own draws, element for element (``tf_random.shuffle_draws`` runs TensorFlow's buffer algorithm).
-    """
-    return tf_random.shuffle_draws(stream, count, buffer_size, *seeds)
 
 
 def authors_seed(view: ModelView, name: str, seed: int) -> int:

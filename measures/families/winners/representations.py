@@ -38,7 +38,7 @@ from ...registry import MeasureError, measure
 from ...stats.graphs import label_variation
 from ...stats.representations import pooled_features
 from ...stats import tf_random
-from .pgdl_conventions import authors_seed, resolve_layer, shuffle_buffer_draws
+from .pgdl_conventions import authors_seed, resolve_layer
 
 _NATEKAR = f"{NATEKAR_SHARMA} (PGDL winner; {NATEKAR_CODE})"
 
@@ -81,7 +81,7 @@ def _dbi(view: ModelView, layer, pool: int, rounds: int, samples: int, buffer: i
     if len(np.unique(labels)) < 2:
         raise MeasureError(f"model {view.model_id}: the Davies-Bouldin index needs at least 2 classes "
                            f"in the training set")
-    draws = shuffle_buffer_draws(np.arange(len(labels)), rounds * samples, buffer, dbi_seeds(view))
+    draws = tf_random.shuffle_draws(np.arange(len(labels)), rounds * samples, buffer, *dbi_seeds(view))
     scores = []
     for r in range(rounds):
         index = draws[r * samples : (r + 1) * samples]
@@ -115,7 +115,7 @@ def dbi_first_conv(view: ModelView, layer=None, pool=4, rounds=10, samples=120, 
         samples: training samples per round (default 120: the authors' three batches of 40).
         buffer: the shuffle buffer (default 5000): the ``rounds * samples`` samples are the first
             draws of ``tf.data``'s ``repeat().shuffle(buffer)`` over the training set
-            (``shuffle_buffer_draws`` with TensorFlow's draws under the authors' seeds, ``dbi_seeds``),
+            (``tf_random.shuffle_draws`` with TensorFlow's draws under the authors' seeds, ``dbi_seeds``),
             consecutive rounds taking consecutive draws, so a set smaller
             than the buffer is sampled nearly with replacement, as in the authors' code.
 
@@ -218,7 +218,7 @@ def mixup_sample(view: ModelView, seed: int, n: int, alpha: float,
     classes = view.num_classes
     per = n // classes
     class_seeds = tf_random.eager_op_seeds(seed, classes)
-    parts = [shuffle_buffer_draws(np.flatnonzero(labels == c), per, buffer, tf_random.op_seeds(seed, class_seeds[c]))
+    parts = [tf_random.shuffle_draws(np.flatnonzero(labels == c), per, buffer, *tf_random.op_seeds(seed, class_seeds[c]))
              for c in range(classes) if per > 0 and (labels == c).any()]
     index = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
     m = len(index)
