@@ -38,7 +38,7 @@ test-slow: setup-test
 	$(BIN)/python -m pytest -q -m slow
 
 bench: setup-test
-	$(BIN)/python -m benchmark.perf
+	$(BIN)/python -m scripts.perf
 
 clean:
 	rm -rf $(VENV) predictions leaderboard perf_report .pytest_cache

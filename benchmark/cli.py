@@ -33,22 +33,22 @@ from task_loaders.replicates import read_replicate_set
 from task_loaders.zoo import DEFAULT_ZOOS, RECIPES, get_recipe, zoo_cache_dir
 
 from .bootstrap import INTERVAL_METHOD, TEST_METHOD, paired_test
-from .executor import DEFAULT_BUDGET_S, LocalExecutor, make_executor
+from .running.executor import DEFAULT_BUDGET_S, LocalExecutor, make_executor
 from .leaderboard import PUBLISHED_NOTE, make_leaderboard, safe_filename
 from .noise_ceiling import REPLICATE_ROW, SPLIT_HALF_ROW, replicate_set_ceiling, task_noise_ceiling
-from .provenance import provenance, task_provenance
-from .pgdl_data import DataError
+from .running.provenance import provenance, task_provenance
+from .data.pgdl_data import DataError
 from .replicate_scores import summarize_replicates
-from .plugins import load_plugin
-from .predict_files import read_predict, write_predict
+from .running.plugins import load_plugin
+from .data.predict_files import read_predict, write_predict
 from .repeats import summarize
-from .runner import Failure, MeasureFailure, final_values, prepare, run_measures
+from .running.runner import Failure, MeasureFailure, final_values, prepare, run_measures
 from .scoring import PredictionError, TaskArrays, evaluate
-from .store import ResultStore, StoreError, task_fingerprint
+from .running.store import ResultStore, StoreError, task_fingerprint
 from .studies.cli import add_study_parsers
 from .studies.common import StudyError
-from .submission import submission_dir
-from .zoo_builder import TRAIN_BUDGET_S, ZooBuildError, build_replicates, build_zoo, default_zoo_paths
+from .running.submission import submission_dir
+from .data.zoo_builder import TRAIN_BUDGET_S, ZooBuildError, build_replicates, build_zoo, default_zoo_paths
 
 EXIT_BAD_INPUT = 2
 EXIT_MEASURE_FAILED = 1
@@ -462,7 +462,7 @@ def _cmd_score(args) -> int:
 
 def _suite_tasks(args) -> None:
     """``--suite pgdl``: the leaderboard's tasks are every PGDL task under ``--root``, in the competition's order."""
-    from .pgdl_data import default_data_dir, find_tasks
+    from .data.pgdl_data import default_data_dir, find_tasks
 
     if args.suite is None:
         if args.root:
@@ -710,7 +710,7 @@ def _cmd_new_measure(args) -> int:
 
 
 def _cmd_data_pgdl(args) -> int:
-    from .pgdl_data import OFFICIAL_URL, SUITES, default_data_dir, fetch_archive, find_tasks
+    from .data.pgdl_data import OFFICIAL_URL, SUITES, default_data_dir, fetch_archive, find_tasks
 
     out = Path(args.out) if args.out else default_data_dir()
     for archive in SUITES[args.suite]:

@@ -81,7 +81,7 @@ from .registry import MeasureError
 
 LAYER_SPECS = ("first", "middle", "last", "penultimate", "logits", "all")
 # Samples per batch of the pass ``activations`` runs: the same outputs as any other batch size, and
-# small batches keep a layer's outputs in the CPU cache (faster on a CPU: ``python -m benchmark.perf.fragmentation``
+# small batches keep a layer's outputs in the CPU cache (faster on a CPU: ``python -m scripts.perf.fragmentation``
 # times batch sizes).
 ACTIVATION_BATCH = 64
 
@@ -287,7 +287,7 @@ class ModelView:
 
     def _batch(self, x: torch.Tensor) -> torch.Tensor:
         """A batch on ``device``; images in channels-last memory order (same values, up to float rounding,
-        and faster convolutions on a CPU thread, see ``python -m benchmark.perf.fragmentation``)."""
+        and faster convolutions on a CPU thread, see ``python -m scripts.perf.fragmentation``)."""
         x = x.to(self.device)
         return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
 

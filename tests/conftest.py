@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.zoo_builder import build_zoo
+from benchmark.data.zoo_builder import build_zoo
 from task_loaders.pinned import pinned_zoo
 
 REPO = Path(__file__).parents[1]

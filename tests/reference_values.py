@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 import measures
-from benchmark.runner import model_view
-from benchmark.zoo_builder import build_zoo
+from benchmark.running.runner import model_view
+from benchmark.data.zoo_builder import build_zoo
 from task_loaders import load_task
 
 PATH = Path(__file__).parent / "data" / "measure_values.json"

@@ -14,7 +14,7 @@ import torch
 
 import measures
 from benchmark import cli
-from benchmark.runner import model_view, prepare
+from benchmark.running.runner import model_view, prepare
 from measures.registry import _REGISTRY
 from task_loaders import load_task
 

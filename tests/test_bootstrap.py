@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from benchmark.bootstrap import BootstrapCMI, paired_test, resample_weights
-from benchmark.perf.synthetic import TASK1_GRID, synthetic_task
+from scripts.perf.synthetic import TASK1_GRID, synthetic_task
 from benchmark.scoring import TaskArrays, conditional_mutual_information
 
 

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from benchmark.reference_cmi import models_from_task, reference_cmi
+from tests.reference_cmi import models_from_task, reference_cmi
 from task_loaders import load_task
 
 

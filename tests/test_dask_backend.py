@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 import faulty_measures  # noqa: F401
-from benchmark.executor import DaskExecutor, LocalExecutor
-from benchmark.runner import prepare, run_measures, stored_values
-from benchmark.store import ResultStore
+from benchmark.running.executor import DaskExecutor, LocalExecutor
+from benchmark.running.runner import prepare, run_measures, stored_values
+from benchmark.running.store import ResultStore
 from task_loaders import load_task
 
 distributed = pytest.importorskip("distributed", reason="the Dask backend needs the 'dask' extra")

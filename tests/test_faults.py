@@ -25,9 +25,9 @@ import torch
 
 import benchmark
 from benchmark.cli import main
-from benchmark.runner import MeasureFailure, finite_value
+from benchmark.running.runner import MeasureFailure, finite_value
 from benchmark.scoring import TaskArrays, conditional_mutual_information
-from benchmark.store import ResultStore
+from benchmark.running.store import ResultStore
 from task_loaders import TaskFormatError, load_task
 
 CODE = Path(benchmark.__file__).resolve().parents[1]  # the checkout under test (also for subprocesses)
@@ -115,7 +115,7 @@ def score_json(task, tmp_path, *args, run=None, **kwargs) -> tuple[dict | None, 
 @pytest.fixture(autouse=True)
 def forget_plugin_measures():
     """Measures registered from this module's plugin files must not leak into later tests' registries."""
-    from benchmark import plugins
+    from benchmark.running import plugins
     from measures import registry
 
     before, loaded = set(registry._REGISTRY), dict(plugins._LOADED)
@@ -164,7 +164,7 @@ def p_edit(view):
 
 def _as_in_a_new_process(path: Path) -> None:
     """Forget the imported plugin module, as the next command (a new process) would not have it."""
-    from benchmark import plugins
+    from benchmark.running import plugins
 
     plugins._LOADED.pop(str(path), None)
     for name, module in list(sys.modules.items()):
@@ -227,7 +227,7 @@ def test_builtin_measure_is_keyed_by_its_module_source(toy_task_path):
     import inspect
 
     import measures
-    from benchmark.runner import prepare
+    from benchmark.running.runner import prepare
 
     entry = measures.get("weight_norm")
     module_file = Path(inspect.getsourcefile(entry.fn))

@@ -19,9 +19,9 @@ import psutil
 import pytest
 
 import faulty_processes  # noqa: F401  (registers test_exits, test_prints, test_sleeps)
-from benchmark.executor import LocalExecutor, SerialExecutor
-from benchmark.runner import prepare, run_measures, stored_values
-from benchmark.store import ResultStore
+from benchmark.running.executor import LocalExecutor, SerialExecutor
+from benchmark.running.runner import prepare, run_measures, stored_values
+from benchmark.running.store import ResultStore
 from task_loaders import load_task
 
 REPO = Path(__file__).resolve().parents[1]

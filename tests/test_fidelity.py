@@ -1,4 +1,4 @@
-"""benchmark.perf.fidelity: the agreement numbers and the shim that calls the authors' code."""
+"""scripts.perf.fidelity: the agreement numbers and the shim that calls the authors' code."""
 
 import importlib.util
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from benchmark.perf.fidelity import AUTHORS_CALLS, agreement, main, write_shim
+from scripts.perf.fidelity import AUTHORS_CALLS, agreement, main, write_shim
 
 
 def test_agreement_is_spearman_and_median_ratio_over_shared_finite_models():
@@ -44,7 +44,7 @@ def test_fidelity_refuses_a_folder_without_complexity_py(tmp_path, capsys):
 
 
 def test_seed_adds_a_seeded_run_of_the_authors_code_and_compares_the_port_with_it(tmp_path, monkeypatch):
-    import benchmark.perf.fidelity as fidelity
+    import scripts.perf.fidelity as fidelity
 
     authors = tmp_path / "authors"
     authors.mkdir()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.cli import main
-from benchmark.store import task_fingerprint
+from benchmark.running.store import task_fingerprint
 from task_loaders import load_task
 from benchmark.leaderboard import (
     PUBLISHED_NOTE,
@@ -190,8 +190,8 @@ def test_second_run_reuses_the_store_and_score_uses_safe_names(board, toy_task_p
 
 def test_rerun_into_the_same_folder_reuses_scores_and_plots(board, toy_task_path, tmp_path, monkeypatch):
     from benchmark import leaderboard
-    from benchmark.runner import prepare
-    from benchmark.store import ResultStore
+    from benchmark.running.runner import prepare
+    from benchmark.running.store import ResultStore
     from task_loaders import load_task
 
     _, data, _, root = board

@@ -1,4 +1,4 @@
-"""benchmark.perf.measure_times times the catalogue as a score run spends it, and its tables add up."""
+"""scripts.perf.measure_times times the catalogue as a score run spends it, and its tables add up."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 import measures
-from benchmark.perf import measure_times as mt
+from scripts.perf import measure_times as mt
 
 
 def test_measures_share_one_pass_and_give_their_fresh_view_values():

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import measures
-from benchmark.runner import model_view
+from benchmark.running.runner import model_view
 from measures import MeasureError, ModelView
 from task_loaders import build_network, load_task
 

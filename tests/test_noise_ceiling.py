@@ -13,7 +13,7 @@ from benchmark.cli import main
 from benchmark.noise_ceiling import (
     batched_kendall_tau, gap_noise_ceiling, random_halves, replicate_ceiling, split_half_gaps, task_noise_ceiling,
 )
-from benchmark.reference_cmi import reference_cmi
+from tests.reference_cmi import reference_cmi
 from benchmark.scoring import TaskArrays
 from task_loaders import TaskFormatError, load_task
 from task_loaders.pinned import pinned_zoo

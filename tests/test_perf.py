@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark.perf import suite
-from benchmark.perf.fragmentation import forward_flops
+from scripts.perf import suite
+from scripts.perf.fragmentation import forward_flops
 from task_loaders import TaskFormatError, build_network, read_split, write_split
 from task_loaders import tfrecord
 from task_loaders.architectures import vgg
@@ -162,7 +162,7 @@ def test_fast_path_header_crc_is_checked(tmp_path):
 
 
 def test_cli_modules_keep_their_entry_points():
-    from benchmark.perf import activations, cmi, end_to_end, fragmentation, measure_times, tfrecord as perf_tf
+    from scripts.perf import activations, cmi, end_to_end, fragmentation, measure_times, tfrecord as perf_tf
 
     for module in (activations, cmi, end_to_end, fragmentation, measure_times, perf_tf):
         assert callable(module.main), module.__name__

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from pgdl_http import ZipServer, flip_byte_in_member, pgdl_zip
 
-from benchmark import pgdl_data
+from benchmark.data import pgdl_data
 from benchmark.cli import main
-from benchmark.pgdl_data import ARCHIVES, DataError, fetch_archive, find_tasks
-from benchmark.safe_unzip import UnzipError, safe_unzip
+from benchmark.data.pgdl_data import ARCHIVES, DataError, fetch_archive, find_tasks
+from benchmark.data.safe_unzip import UnzipError, safe_unzip
 from benchmark.scoring import evaluate
 from task_loaders import load_task
 
@@ -77,7 +77,7 @@ def test_interrupted_download_resumes_then_the_tasks_load_and_score(capsys, publ
 
 
 def test_resume_edge_cases(public_zip, tmp_path):
-    from benchmark.download import download
+    from benchmark.data.download import download
 
     size = len(public_zip)
     with ZipServer({"/f.zip": public_zip}) as server:

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from benchmark.cli import main
-from benchmark.predict_files import read_predict
-from benchmark.reference_cmi import models_from_task, reference_cmi
+from benchmark.data.predict_files import read_predict
+from tests.reference_cmi import models_from_task, reference_cmi
 from task_loaders import ExportedModel, Grid, build_network, load_task, write_task
 from task_loaders.training import keras_initialize
 

@@ -16,8 +16,8 @@ import pytest
 from benchmark.cli import main
 from benchmark.leaderboard import CEILING_NOTE
 from benchmark.noise_ceiling import task_noise_ceiling
-from benchmark.store import task_fingerprint
-from benchmark.zoo_builder import default_zoo_paths
+from benchmark.running.store import task_fingerprint
+from benchmark.data.zoo_builder import default_zoo_paths
 from task_loaders import load_task
 from task_loaders.fingerprint import content_fingerprint
 from task_loaders.pinned import PINNED_FINGERPRINTS, PINNED_ROOT, pinned_zoo

@@ -14,8 +14,8 @@ import torch
 
 import measures as measure_registry
 from benchmark.cli import main
-from benchmark.provenance import measure_code_hash
-from benchmark.store import task_fingerprint
+from benchmark.running.provenance import measure_code_hash
+from benchmark.running.store import task_fingerprint
 from measures.registry import Measure
 from task_loaders import load_task
 

@@ -1,5 +1,5 @@
 """The README's performance table is the summary table of the committed report it cites
-(docs/perf/perf_report.md, written by `python -m benchmark.perf`), row for row: no hand-edited timing."""
+(docs/perf/perf_report.md, written by `python -m scripts.perf`), row for row: no hand-edited timing."""
 
 from __future__ import annotations
 
@@ -21,6 +21,6 @@ def summary_rows(text: str, after: str) -> list[str]:
 def test_readme_perf_table_is_the_committed_report():
     report = (ROOT / "docs" / "perf" / "perf_report.md").read_text()
     readme = (ROOT / "README.md").read_text()
-    shown = summary_rows(readme, "make bench        # = python -m benchmark.perf")
+    shown = summary_rows(readme, "make bench        # = python -m scripts.perf")
     assert len(shown) >= 7
     assert shown == summary_rows(report, "# pgdl-bench performance report")

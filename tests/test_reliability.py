@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 import faulty_measures  # noqa: F401  (registers the test_* measures)
-from benchmark.executor import LocalExecutor, SerialExecutor
-from benchmark.runner import prepare, run_measures, stored_values
-from benchmark.store import ResultStore
+from benchmark.running.executor import LocalExecutor, SerialExecutor
+from benchmark.running.runner import prepare, run_measures, stored_values
+from benchmark.running.store import ResultStore
 from task_loaders import TaskFormatError, load_task
 from task_loaders.keras_layers import layer_plan
 

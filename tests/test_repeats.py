@@ -16,9 +16,9 @@ import measures
 from benchmark.bootstrap import t_interval
 from benchmark.cli import main
 from benchmark.repeats import summarize
-from benchmark.runner import prepare, run_measures, stored_repeats, stored_values
-from benchmark.executor import SerialExecutor
-from benchmark.store import ResultStore
+from benchmark.running.runner import prepare, run_measures, stored_repeats, stored_values
+from benchmark.running.executor import SerialExecutor
+from benchmark.running.store import ResultStore
 from measures import ModelView
 from task_loaders import architectures, load_task
 from task_loaders.keras_layers import build_network

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from benchmark.cli import main
-from benchmark.executor import SerialExecutor
+from benchmark.running.executor import SerialExecutor
 from benchmark.noise_ceiling import replicate_set_ceiling
 from benchmark.scoring import evaluate
-from benchmark.zoo_builder import build_replicates, build_zoo
+from benchmark.data.zoo_builder import build_replicates, build_zoo
 from task_loaders import load_task
 from task_loaders.keras_weights import read_weights
 from task_loaders.replicates import read_replicate_set

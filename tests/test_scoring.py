@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from benchmark.perf.synthetic import synthetic_task
-from benchmark.reference_cmi import models_from_task, reference_cmi
+from scripts.perf.synthetic import synthetic_task
+from tests.reference_cmi import models_from_task, reference_cmi
 from benchmark.scoring import (
     PredictionError,
     TaskArrays,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-import benchmark.submission as submission
+import benchmark.running.submission as submission
 from benchmark.cli import main
 from task_loaders import load_task
 

@@ -8,7 +8,7 @@ import pytest
 
 import measures
 
-from benchmark.perf.task_costs import (
+from scripts.perf.task_costs import (
     SCALED,
     TASKS,
     TaskShape,

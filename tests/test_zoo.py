@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.executor import LocalExecutor
-from benchmark.zoo_builder import build_zoo
+from benchmark.running.executor import LocalExecutor
+from benchmark.data.zoo_builder import build_zoo
 from task_loaders import build_network, load_task
 from task_loaders.architectures import strip_batchnorm
 from task_loaders.keras_weights import read_weights

@@ -11,7 +11,7 @@ import numpy as np
 import measures as measure_registry
 
 from ..bootstrap import paired_test
-from ..predict_files import write_predict
+from ..data.predict_files import write_predict
 from ..repeats import summarize
 from ..scoring import TaskArrays, evaluate
 from .board import Cell, TaskInfo

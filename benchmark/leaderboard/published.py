@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from importlib import resources
 
-from ..pgdl_data import OFFICIAL_TASK_NAME
+from ..data.pgdl_data import OFFICIAL_TASK_NAME
 
 DATA_FILE = "reference_scores.json"
 

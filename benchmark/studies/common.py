@@ -30,10 +30,10 @@ from measures.code_identity import code_version
 from task_loaders import load_task
 from task_loaders.zoo import get_recipe, zoo_cache_dir
 
-from ..executor import Emitter, Job, LocalExecutor, PartResult, SerialExecutor
+from ..running.executor import Emitter, Job, LocalExecutor, PartResult, SerialExecutor
 from ..scoring import TaskArrays, conditional_mutual_information, kendall_tau
-from ..store import ResultStore, params_key, task_fingerprint
-from ..zoo_builder import build_zoo
+from ..running.store import ResultStore, params_key, task_fingerprint
+from ..data.zoo_builder import build_zoo
 
 STUDY_VERSION = "1"
 STUDY_BUDGET_S = 3600.0  # per part; a study's parts are long (a model's fragmentation at every layer)

@@ -23,8 +23,8 @@ from tqdm import tqdm
 from task_loaders.training import keras_initialize, train_network
 from task_loaders.zoo import bench_home, get_recipe
 
-from ..executor import Emitter, Job
-from ..store import task_fingerprint
+from ..running.executor import Emitter, Job
+from ..running.store import task_fingerprint
 from .common import Item, Report, StudyError, StudyRun, cached_task, pyplot, spearman
 from .fragmentation_weight_norm import spread_models
 

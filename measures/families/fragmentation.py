@@ -25,7 +25,7 @@ the competition's 300 s per-model budget on a CPU. The cost is R^2 x triplets fo
 
 The defaults were chosen to fit the competition's 300 s per-model budget on one CPU thread for a
 PGDL task-1-sized VGG (the seconds are in the generated ``docs/measure_times.json``,
-``python -m benchmark.perf.measure_times``). Of the budget-sized choices (R = 32 with 10 triplets
+``python -m scripts.perf.measure_times``). Of the budget-sized choices (R = 32 with 10 triplets
 costs about the same), R = 24 with 20 triplets was preferred: one triplet per class leaves the mean
 at the mercy of a single plane per class, while a 24 x 24 grid still resolves regions down to ~1/20
 of the plane's side. ``layer="all"`` costs about the sum over the hidden layers (7 on that VGG);
@@ -106,7 +106,7 @@ def fragmentation(view: ModelView, resolution: int = 24, padding: float = 0.1, n
         aggregation: "mean" (the paper's) or "median" over triplets [mean].
         normalize: divide each triplet's count by the number of classes present in its plane [False].
         batch_size: grid points per forward pass (speed and memory only) [64: on a task-1 VGG
-            64-point batches ran faster than 256-point ones, ``python -m benchmark.perf``].
+            64-point batches ran faster than 256-point ones, ``python -m scripts.perf``].
 
     Degenerate triplets (duplicate or collinear samples) are skipped with a RuntimeWarning giving their
     count; if all are, MeasureError.

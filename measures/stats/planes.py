@@ -225,7 +225,7 @@ def same_class_tuples(labels, count: int, rng: np.random.Generator, size: int = 
 def _classify(classify: Classifier, points: torch.Tensor) -> np.ndarray:
     if points.dim() == 4:
         # Same values up to float rounding; faster CPU convolutions (oneDNN prefers NHWC), see
-        # ``python -m benchmark.perf.fragmentation``.
+        # ``python -m scripts.perf.fragmentation``.
         points = points.contiguous(memory_format=torch.channels_last)
     logits = classify(points)
     if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or len(logits) != len(points):

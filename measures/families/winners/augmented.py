@@ -200,7 +200,7 @@ def aithal_seed(view: ModelView) -> int:
     """The seed ``augment_robustness`` draws under in this repeat: 0 in repeat 0, then another per repeat.
 
     Aithal et al.'s code sets no seed, so each of its runs draws anew; the port draws what it draws
-    after ``tf.random.set_seed(0)`` and ``np.random.seed(0)`` (``python -m benchmark.perf.fidelity
+    after ``tf.random.set_seed(0)`` and ``np.random.seed(0)`` (``python -m scripts.perf.fidelity
     --seed 0``), the same for every model of the task.
     """
     return authors_seed(view, "augment_robustness", 0)

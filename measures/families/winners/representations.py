@@ -237,7 +237,7 @@ def vpm_seed(view: ModelView) -> int:
 
     The authors' code sets no seed, so each of its runs draws anew. The port draws what it draws
     under the seed 0 (their call preceded by ``tf.random.set_seed(0)`` and ``np.random.seed(0)``:
-    ``python -m benchmark.perf.fidelity --seed 0``), the same for every model of the task, as the
+    ``python -m scripts.perf.fidelity --seed 0``), the same for every model of the task, as the
     authors' fixed seeds give Natekar & Sharma's ports.
     """
     return authors_seed(view, "vpm_label_variation", 0)

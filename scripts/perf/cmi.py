@@ -1,6 +1,6 @@
 """Time the vectorized CMI against the plain-loop transcription of the official algorithm.
 
-    python -m benchmark.perf.cmi [--repeat 200] [--json out.json]
+    python -m scripts.perf.cmi [--repeat 200] [--json out.json]
 
 Both run in this process on the same synthetic 96-model, 6-hyperparameter task (PGDL task 1's grid)
 and the same predictions; the results must agree to 1e-9 and the ratio of times is printed.
@@ -15,8 +15,8 @@ import time
 
 import numpy as np
 
-from ..reference_cmi import reference_cmi
-from ..scoring import conditional_mutual_information
+from tests.reference_cmi import reference_cmi
+from benchmark.scoring import conditional_mutual_information
 from .synthetic import TASK1_GRID, synthetic_task
 
 

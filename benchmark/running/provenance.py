@@ -23,7 +23,7 @@ import measures as measure_registry
 from measures.code_identity import code_hash
 from task_loaders.pinned import PINNED_FINGERPRINTS, pinned_name
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def measure_code_hash(entry) -> str:

@@ -19,7 +19,7 @@ from task_loaders.zoo import (
     DEFAULT_ZOOS, Recipe, finalize_zoo, finished_models, get_recipe, prepare_zoo, train_zoo_model, zoo_cache_dir,
 )
 
-from .executor import Emitter, Job, LocalExecutor, PartResult
+from ..running.executor import Emitter, Job, LocalExecutor, PartResult
 
 TRAIN_BUDGET_S = 3600.0
 

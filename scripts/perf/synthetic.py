@@ -6,7 +6,7 @@ import itertools
 
 import numpy as np
 
-from ..scoring import TaskArrays
+from benchmark.scoring import TaskArrays
 
 
 def synthetic_task(sizes: dict[str, int], seed: int = 0, tie_levels: int | None = None) -> tuple[TaskArrays, dict]:

@@ -1,6 +1,6 @@
 """Shared activations: five representation measures on one model versus one forward pass.
 
-    python -m benchmark.perf.activations [--samples 1000]
+    python -m scripts.perf.activations [--samples 1000]
 
 A model view computes a sample's hidden activations once and shares them between the measures of a
 model. This times, in one process on a PGDL-task-1-shaped VGG (CIFAR-10 input, random weights and

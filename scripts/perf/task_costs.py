@@ -1,6 +1,6 @@
 """CPU seconds per model of every measure on each official PGDL task's architecture, and its table.
 
-    python -m benchmark.perf.task_costs [--task task1 ...] [-m NAME ...] [--cell-cap S] [--task-budget S]
+    python -m scripts.perf.task_costs [--task task1 ...] [-m NAME ...] [--cell-cap S] [--task-budget S]
                                         [--out DIR [--update]]
 
 What is timed: for each task, a synthetic model of the task's LARGEST architecture in its grid (the

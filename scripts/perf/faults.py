@@ -1,6 +1,6 @@
 """Fault injection: kill the main process, a worker or a Dask worker mid-run; nothing may be lost or redone.
 
-    python -m benchmark.perf.faults [--task DIR] [--rounds 9] [--seed 0] [-m MEASURE ...] [--json out.json]
+    python -m scripts.perf.faults [--task DIR] [--rounds 9] [--seed 0] [-m MEASURE ...] [--json out.json]
 
 Not a unit test: it runs ``python -m benchmark score`` on a digits zoo (by default the embedded
 ``digits-bn``, built into the zoo cache on first use) with a cheap subset of measures, first once
@@ -51,7 +51,7 @@ def _psutil():
     try:
         import psutil
     except ImportError:
-        sys.exit("benchmark.perf.faults: needs psutil and distributed: pip install -e '.[dask]'")
+        sys.exit("scripts.perf.faults: needs psutil and distributed: pip install -e '.[dask]'")
     return psutil
 
 
@@ -63,7 +63,7 @@ def _score_command(task: Path, measures, store: Path, out: Path, scheduler: str 
 
 def _new_store(path: Path) -> None:
     """An empty results store whose every write (insert or replace) is also counted in ``writes``."""
-    from benchmark.store import SCHEMA
+    from benchmark.running.store import SCHEMA
 
     with closing(sqlite3.connect(path)) as db:
         db.executescript(SCHEMA + COUNT_WRITES)
@@ -101,7 +101,7 @@ def _orphans(psutil, pids: set[int]) -> int:
 
 
 def _workers_of(psutil, pid: int) -> set[int]:
-    """Our worker processes below ``pid`` (``python -m benchmark.worker``)."""
+    """Our worker processes below ``pid`` (``python -m benchmark.running.worker``)."""
     try:
         children = psutil.Process(pid).children(recursive=True)
     except psutil.NoSuchProcess:
@@ -109,7 +109,7 @@ def _workers_of(psutil, pid: int) -> set[int]:
     found = set()
     for child in children:
         try:
-            if "benchmark.worker" in child.cmdline():
+            if "benchmark.running.worker" in child.cmdline():
                 found.add(child.pid)
         except psutil.Error:
             pass
@@ -193,7 +193,7 @@ class _Cluster:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmark.perf.faults", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.perf.faults", description=__doc__.split("\n")[0])
     parser.add_argument("--task", help="PGDL task folder (default: the digits-bn zoo, built on first use)")
     parser.add_argument("-m", "--measure", action="append", help=f"measures (default: {', '.join(MEASURES)})")
     parser.add_argument("--rounds", type=int, default=9, help="rounds, cycling through main, worker, dask-worker")
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.task:
         task = Path(args.task)
     else:
-        from benchmark.zoo_builder import build_zoo
+        from benchmark.data.zoo_builder import build_zoo
 
         task = build_zoo("digits-bn", progress=False)
     measures = args.measure or list(MEASURES)
@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         reference = _stored(tmp / "reference" / "store.sqlite")
         if first["returncode"] != 0 or any(status != "ok" for status, _ in reference.values()):
             log.flush()
-            sys.exit(f"benchmark.perf.faults: the uninterrupted run failed:\n{(tmp / 'stderr.log').read_text()[-3000:]}")
+            sys.exit(f"scripts.perf.faults: the uninterrupted run failed:\n{(tmp / 'stderr.log').read_text()[-3000:]}")
         print(f"reference: {len(reference)} results ({len(measures)} measures on {task}), {reference_s:.1f} s "
               "uninterrupted", flush=True)
         cluster = _Cluster(stack)

@@ -11,7 +11,7 @@ and is recorded as a timeout; the job's remaining parts go back to the queue. A 
 (killed, segfault, out of memory, ``os._exit``) is blamed on the part it was running: the job's
 other parts go back to the queue (that part last) and are computed on a fresh worker; only a part
 that its worker died in ``max_attempts`` times is recorded as failed. Workers die with their parent
-(``benchmark.worker``) and print to stderr, never to the parent's stdout.
+(``benchmark.running.worker``) and print to stderr, never to the parent's stdout.
 Dask backend: each job is a Dask task that runs it in such a worker on the Dask worker's machine.
 The executor knows nothing of measures: the zoo trainer runs through it too.
 """
@@ -101,7 +101,7 @@ def _describe(exc: BaseException) -> str:
 
 
 def import_plugin(spec: str) -> None:
-    """Load a plugin spec once per process (see ``benchmark.plugins.load_plugin``)."""
+    """Load a plugin spec once per process (see ``benchmark.running.plugins.load_plugin``)."""
     load_plugin(spec)
 
 
@@ -177,7 +177,7 @@ class _Worker:
         if gpu is not None:  # this worker sees one GPU: its "cuda" is that one
             env["CUDA_VISIBLE_DEVICES"] = gpu
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "benchmark.worker", str(child.fileno()), str(os.getpid()),
+            [sys.executable, "-m", "benchmark.running.worker", str(child.fileno()), str(os.getpid()),
              "pdeathsig" if on_linux_main else "poll"],
             pass_fds=(child.fileno(),),
             env=env,

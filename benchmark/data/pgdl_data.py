@@ -8,8 +8,8 @@ The zips and their sizes are those of the PGDL README (google-research/google-re
 
 Each unpacks to ``DIR/<zip stem>/`` (``public_data/input_data/<task>`` beside
 ``public_data/reference_data/<task>``, which ``task_loaders.load_task`` reads as one task). A zip is
-first downloaded completely (resumable, see ``benchmark.download``), then unpacked atomically with
-every member's CRC checked (``benchmark.safe_unzip``), then deleted: ``DIR/<stem>/`` exists only
+first downloaded completely (resumable, see ``benchmark.data.download``), then unpacked atomically with
+every member's CRC checked (``benchmark.data.safe_unzip``), then deleted: ``DIR/<stem>/`` exists only
 when all of it is there. A corrupt zip is deleted too, so that a rerun downloads it again.
 """
 

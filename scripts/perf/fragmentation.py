@@ -1,6 +1,6 @@
 """Fragmentation's grid throughput (points/s, GFLOP/s) versus torch's own matrix-multiply GFLOP/s.
 
-    python -m benchmark.perf.fragmentation [--threads 1 2] [--triplets 5] [--json out.json]
+    python -m scripts.perf.fragmentation [--threads 1 2] [--triplets 5] [--json out.json]
 
 On the conv-heavy PGDL-task-1-sized VGG (``vgg((32, 32, 3), 10, width=64, depth=3)`` built with
 ``build_network``, random Keras-default weights; the view of ``measure_times.task1_view``), for each

@@ -1,6 +1,6 @@
 """Seconds per model for every measure on a PGDL-task-1-sized VGG, and the README's measure table.
 
-    python -m benchmark.perf.measure_times [-m NAME ...] [--threads 1] [--out DIR] [--cmi SCORE.json ...]
+    python -m scripts.perf.measure_times [-m NAME ...] [--threads 1] [--out DIR] [--cmi SCORE.json ...]
 
 The network is ``vgg((32, 32, 3), 10, width=64, depth=3)``: PGDL task 1's shape (CIFAR-10 input,
 three blocks of two 3x3 convs with 64, 128 and 256 filters, a 256-unit dense layer), 1.3 M
@@ -100,7 +100,7 @@ def time_measures(names: list[str], train: int = 2000, progress=None) -> tuple[d
     each timing {"seconds": wall s, "cpu_seconds": process CPU s, "value": v, "error": None or the error}.
 
     A worker computes every pending measure of a model on ONE ``ModelView``
-    (``benchmark.runner.measure_job``), whose cached activations (one forward pass over the shared
+    (``benchmark.running.runner.measure_job``), whose cached activations (one forward pass over the shared
     sample, every hidden layer and the logits) serve all the measures that read them. So here: one
     view, that pass timed once (its value: the number of passes it took), then each measure on the
     same view, its own work only (its own forward passes included). The whole catalogue costs the

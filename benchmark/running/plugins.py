@@ -8,7 +8,7 @@ A spec is one of:
   ``fn(view, **params) -> float``);
 * ``package.module``: the module is imported;
 * ``submission:DIR``: a PGDL competition submission folder (``complexity.py``), run under
-  TensorFlow (``benchmark.submission``).
+  TensorFlow (``benchmark.running.submission``).
 
 Workers receive the same specs and load them before computing, so plugin measures run in worker
 processes and on Dask workers alike. Each spec is loaded once per process.

@@ -1,6 +1,6 @@
 """TFRecord reading: our ``read_split`` versus TensorFlow's ``tf.data`` reader on one synthetic PGDL split.
 
-    python -m benchmark.perf.tfrecord [--mb 64] [--repeat 3] [--json out.json]
+    python -m scripts.perf.tfrecord [--mb 64] [--repeat 3] [--json out.json]
 
 A CIFAR-shaped split (float32 32x32x3 inputs, int32 scalar labels, in shards of 2,000 records) of
 about ``--mb`` megabytes is written to a temporary folder with ``write_split`` (the PGDL record

@@ -1,25 +1,25 @@
 """The performance suite: every fast path beside its baseline, in one run, as a JSON and a Markdown report.
 
-    python -m benchmark.perf [--out DIR] [--quick] [--skip SECTION ...] [--task PATH ...]
+    python -m scripts.perf [--out DIR] [--quick] [--skip SECTION ...] [--task PATH ...]
 
 Sections (each: the numbers, the ratio, the target, pass/fail), in this order of the report:
 
 * ``cmi``: CMI evaluation, vectorized versus a plain loop transcription of the official algorithm
-  (``benchmark.perf.cmi``); target >= 100x.
+  (``scripts.perf.cmi``); target >= 100x.
 * ``tfrecord``: reading a synthetic PGDL split to arrays, ``read_split`` versus TensorFlow's
-  ``tf.data`` reader in MB/s (``benchmark.perf.tfrecord``); target >= 1x the faster TensorFlow
+  ``tf.data`` reader in MB/s (``scripts.perf.tfrecord``); target >= 1x the faster TensorFlow
   variant; without TensorFlow our side only, with a note.
 * ``activations``: five representation measures sharing one model view versus recomputing the
-  activations per measure (``benchmark.perf.activations``); target: the five on one view under 5x
+  activations per measure (``scripts.perf.activations``); target: the five on one view under 5x
   one measure alone.
 * ``fragmentation``: the ``fragmentation`` measure's grid throughput on the task-1-sized VGG, points/s
   and GFLOP/s, versus torch's own ``torch.mm`` GFLOP/s at the same thread count
-  (``benchmark.perf.fragmentation``); target >= 0.5, at 1 thread and at every usable core.
+  (``scripts.perf.fragmentation``); target >= 0.5, at 1 thread and at every usable core.
 * ``leaderboard``: ``pgdl-bench leaderboard`` end to end as a subprocess, on a cold then a warm
-  results store (``benchmark.perf.end_to_end``); target cold < 300 s, warm < 10 s.
+  results store (``scripts.perf.end_to_end``); target cold < 300 s, warm < 10 s.
 * ``uncertainty``: one measure on one task, 3 repeats: 95% intervals over the repeats and the paired
   bootstrap test against the best measure over 1000 resamples, vectorized, versus a loop calling the
-  official scorer on each resampled zoo (``benchmark.perf.uncertainty``); target < 1 s per measure
+  official scorer on each resampled zoo (``scripts.perf.uncertainty``); target < 1 s per measure
   and task, on the embedded zoos' grid (32 models) and PGDL task 1's (96 models).
 
 Writes ``DIR/perf_report.json`` and ``DIR/perf_report.md`` (default DIR ``perf_report``) and prints
@@ -141,7 +141,7 @@ def section_cmi(quick: bool, args) -> dict:
     details = [f"synthetic task with PGDL task 1's grid: {r['models']} models, {r['hyperparameters']} "
                f"hyperparameters, tied gaps; both implementations on the same predictions in this process",
                f"vectorized `scoring.conditional_mutual_information`: {r['vectorized_s'] * 1e3:.3f} ms per evaluation",
-               f"plain loop (`benchmark.reference_cmi`): {r['loop_s'] * 1e3:.1f} ms per evaluation",
+               f"plain loop (`tests.reference_cmi`): {r['loop_s'] * 1e3:.1f} ms per evaluation",
                f"speedup {r['speedup']:.0f}x; |difference| {r['abs_difference']:.1e} (CMI {r['cmi']:.6f})"]
     return {"results": r, "checks": [check], "details": details, "notes": []}
 
@@ -402,7 +402,7 @@ def run_suite(sections, quick: bool, args, command: str) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmark.perf", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.perf", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="perf_report", help="folder for perf_report.json and perf_report.md "
                         "(default: perf_report)")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test of the suite, in seconds")
@@ -414,7 +414,7 @@ def main(argv=None) -> int:
                         help="leaderboard section: only these measures (repeatable; default: all, one with --quick)")
     args = parser.parse_args(argv)
     sections = [s for s in SECTIONS if s not in args.skip]
-    command = "python -m benchmark.perf " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m scripts.perf " + " ".join(sys.argv[1:] if argv is None else argv)
     report = run_suite(sections, args.quick, args, command.strip())
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

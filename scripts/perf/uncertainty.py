@@ -1,7 +1,7 @@
 """Time the uncertainty of one measure on one task: 95% intervals over its repeats and the paired
 bootstrap test against the best measure over 1000 resamples, vectorized, against a loop baseline.
 
-    python -m benchmark.perf.uncertainty [--resamples 1000] [--repeats 3] [--loop-resamples 100] [--json out.json]
+    python -m scripts.perf.uncertainty [--resamples 1000] [--repeats 3] [--loop-resamples 100] [--json out.json]
 
 Ours (``benchmark.bootstrap``): the weighted pair counts of all resamples at once (``BootstrapCMI``: its
 set-up for the task, then one sparse product per repeat), the repeat draws, the difference from the
@@ -21,8 +21,8 @@ import time
 
 import numpy as np
 
-from ..bootstrap import BootstrapCMI, t_interval
-from ..scoring import TaskArrays, conditional_mutual_information
+from benchmark.bootstrap import BootstrapCMI, t_interval
+from benchmark.scoring import TaskArrays, conditional_mutual_information
 from .synthetic import TASK1_GRID, synthetic_task
 
 DIGITS_GRID = {"convwidth": 2, "depth": 2, "dropout": 2, "weight_decay": 2, "batch_size": 2}  # the embedded zoos

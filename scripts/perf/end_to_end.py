@@ -1,6 +1,6 @@
 """The default leaderboard end to end: once on a cold (empty) results store, then again on the warm one.
 
-    python -m benchmark.perf.end_to_end [TASK ...] [-m MEASURE ...] [--json out.json]
+    python -m scripts.perf.end_to_end [TASK ...] [-m MEASURE ...] [--json out.json]
 
 Runs ``python -m benchmark leaderboard --out TMP --store TMP/store.sqlite -q`` as a subprocess (the
 interpreter running this), timing the whole process: cold = a store file that does not exist yet, so

@@ -1,4 +1,4 @@
-"""A worker process of ``benchmark.executor.LocalExecutor``: ``python -m benchmark.worker FD PARENT_PID WATCH``.
+"""A worker process of ``benchmark.running.executor.LocalExecutor``: ``python -m benchmark.running.worker FD PARENT_PID WATCH``.
 
 It talks to its parent over the inherited pipe end FD: one ``("init", sys.path, threads)``, then
 jobs, each answered by part messages and a final ``("done", key)``; ``None`` or EOF ends it.
@@ -45,7 +45,7 @@ def main(fd: int, parent_pid: int | None = None, watch: str = "poll") -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if parent_pid is not None:
         die_with_parent(parent_pid, watch)
-    from benchmark.streams import stdout_to_stderr_for_good
+    from benchmark.running.streams import stdout_to_stderr_for_good
 
     stdout_to_stderr_for_good()
     conn = Connection(fd)
@@ -58,7 +58,7 @@ def main(fd: int, parent_pid: int | None = None, watch: str = "poll") -> None:
             torch.set_num_threads(threads)
         except ImportError:  # pragma: no cover
             pass
-        from benchmark.executor import run_job_here
+        from benchmark.running.executor import run_job_here
 
         while (job := conn.recv()) is not None:
             run_job_here(job, conn.send)

@@ -1,7 +1,0 @@
-"""``python -m benchmark.perf``: the performance suite (see ``benchmark.perf.suite``)."""
-
-import sys
-
-from .suite import main
-
-sys.exit(main())
