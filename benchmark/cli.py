@@ -45,6 +45,7 @@ from .repeats import summarize
 from .running.runner import Failure, MeasureFailure, final_values, prepare, run_measures
 from .scoring import PredictionError, TaskArrays, evaluate
 from .running.store import ResultStore, StoreError, task_fingerprint
+from measures.code_identity import code_version
 from .studies.cli import add_study_parsers
 from .studies.common import StudyError
 from .running.submission import submission_dir
@@ -693,8 +694,86 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     q.set_defaults(func=_cmd_zoo_build)
 
+    p = sub.add_parser("store", help="what the results store holds: list it, or remove what the current code "
+                       "would not produce")
+    store = p.add_subparsers(dest="store_command", required=True)
+    for name, text in (("list", "per task and measure: code versions (current or stale), results, repeats, age"),
+                       ("prune", "remove results whose measure's code, libraries or loaders have changed since")):
+        q = store.add_parser(name, help=text)
+        q.add_argument("--store", help="SQLite results store (default: $PGDL_BENCH_HOME/results.sqlite)")
+        q.add_argument("--json", action="store_true", help="print JSON") if name == "list" else \
+            q.add_argument("--dry-run", action="store_true", help="say what would be removed, remove nothing")
+        _add_plugin_options(q)
+        q.set_defaults(func=_cmd_store)
+
     add_study_parsers(sub)
     return parser
+
+
+def _store_groups(args) -> list[dict]:
+    """The store's summary, each group marked current, stale (its measure's code is another now) or unknown
+    (a measure not registered here: load its plugin to judge it)."""
+    _load_plugins(args)
+    current = {}
+    with ResultStore(args.store) as store:
+        groups = store.summary()
+        path = store.path
+    for g in groups:
+        name = g["measure"]
+        if g["task_name"].startswith("study "):
+            g["state"] = "study"
+            continue
+        if name not in current:
+            try:
+                current[name] = code_version(measure_registry.get(name))
+            except measure_registry.MeasureError:
+                current[name] = None
+        g["state"] = "unknown" if current[name] is None else ("current" if g["version"] == current[name] else "stale")
+    return groups, path
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def _cmd_store(args) -> int:
+    groups, path = _store_groups(args)
+    if args.store_command == "prune":
+        stale: dict[str, set[str]] = {}
+        for g in groups:
+            if g["state"] == "stale":
+                stale.setdefault(g["measure"], set()).add(g["version"])
+        count = sum(g["rows"] for g in groups if g["state"] == "stale")
+        if not args.dry_run:
+            with ResultStore(args.store) as store:
+                count = sum(store.delete_versions(m, v) for m, v in stale.items())
+        unknown = sorted({g["measure"] for g in groups if g["state"] == "unknown"})
+        print(f"{'would remove' if args.dry_run else 'removed'} {count} result(s) of {len(stale)} measure(s) made by "
+              f"other code from {path}" + (f"; kept {len(unknown)} measure(s) not registered here (load their plugin "
+                                          f"with --plugin to judge them): {', '.join(unknown)}" if unknown else ""))
+        return 0
+    if args.json:
+        print(json.dumps({"store": str(path), "groups": groups}, indent=2))
+        return 0
+    if not groups:
+        print(f"{path}: empty")
+        return 0
+    now = time.time()
+    heads = ("task", "measure", "version", "state", "results", "ok", "repeats", "newest")
+    rows = [(g["task_name"], g["measure"], g["version"], g["state"], str(g["rows"]), str(g["ok"]), str(g["repeats"]),
+             _age(now - g["newest"]) + " ago") for g in groups]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(heads)]
+    print(f"{path}: {sum(g['rows'] for g in groups)} results")
+    for r in [heads, *rows]:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+    stale = sum(g["rows"] for g in groups if g["state"] == "stale")
+    if stale:
+        print(f"{stale} result(s) are stale (their measure's code is another now; never reused): "
+              "`pgdl-bench store prune` removes them")
+    return 0
 
 
 def _cmd_new_measure(args) -> int:

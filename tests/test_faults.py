@@ -222,23 +222,6 @@ def test_upgrading_an_installed_measure_package_recomputes(toy_task_path, tmp_pa
     assert "made by other code" in r2.stderr
 
 
-def test_builtin_measure_is_keyed_by_its_module_source(toy_task_path):
-    import hashlib
-    import inspect
-
-    import measures
-    from benchmark.running.runner import prepare
-
-    entry = measures.get("weight_norm")
-    module_file = Path(inspect.getsourcefile(entry.fn))
-    # its module, then the statistics it uses (measures/stats/norms.py, which folds BatchNorm)
-    stats = [module_file.parents[1] / "stats" / name for name in ("batchnorm_folding.py", "norms.py")]
-    digest = hashlib.sha256(inspect.getsource(entry.fn).encode()
-                            + b"".join(b"\0" + f.read_bytes() for f in [module_file, *stats]) + b"\0")
-    run = prepare(load_task(toy_task_path), ["weight_norm"])
-    assert run.measures["weight_norm"][1] == f"{entry.version}+{digest.hexdigest()[:12]}"
-
-
 def test_replayed_failure_says_how_to_retry(toy_task_path, tmp_path, run_main):
     import faulty_measures  # noqa: F401  (registers test_raises; the serial backend runs it here)
 

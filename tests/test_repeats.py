@@ -160,7 +160,7 @@ def noisy_norm(view) -> float:
     return weights + view.rng("test_noisy_norm").normal()
 
 
-def test_store_keeps_each_repeat_under_a_suffixed_params_key(toy_task_path, tmp_path):
+def test_store_keeps_each_repeat_in_its_own_column(toy_task_path, tmp_path):
     task = load_task(toy_task_path)
     run = prepare(task, ["test_noisy_norm", "weight_norm"], repeats=3)
     assert run.num_repeats("test_noisy_norm") == 3 and run.num_repeats("weight_norm") == 1
@@ -168,9 +168,9 @@ def test_store_keeps_each_repeat_under_a_suffixed_params_key(toy_task_path, tmp_
         CALLS.clear()
         report = run_measures([run], store, SerialExecutor(), progress=False)
         assert report.computed == 18 * 4 and not report.failures and sorted(set(CALLS)) == [0, 1, 2]
-        params = {r[0] for r in store.db.execute("SELECT params FROM results WHERE measure='test_noisy_norm'")}
-        assert params == {"{}", "{}#r1", "{}#r2"}
-        assert {r[0] for r in store.db.execute("SELECT params FROM results WHERE measure='weight_norm'")} == {"{}"}
+        keys = {r for r in store.db.execute("SELECT params, repeat FROM results WHERE measure='test_noisy_norm'")}
+        assert keys == {("{}", 0), ("{}", 1), ("{}", 2)}
+        assert {r for r in store.db.execute("SELECT params, repeat FROM results WHERE measure='weight_norm'")} == {("{}", 0)}
         repeats = stored_repeats(store, run, "test_noisy_norm")
         assert len(repeats) == 3 and repeats[0] == stored_values(store, run, "test_noisy_norm")
         assert repeats[0] != repeats[1]

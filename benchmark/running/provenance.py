@@ -26,11 +26,6 @@ from task_loaders.pinned import PINNED_FINGERPRINTS, pinned_name
 REPO = Path(__file__).resolve().parents[2]
 
 
-def measure_code_hash(entry) -> str:
-    """The hash of a measure's code that the results store keys its values by (``measures.code_identity``)."""
-    return code_hash(entry)
-
-
 def git_commit(root: Path = REPO) -> dict | None:
     """``{"commit": sha, "dirty": bool}`` of the checkout this code runs from, or None outside a checkout."""
     if not (root / ".git").exists():
@@ -84,7 +79,7 @@ def measure_provenance(params: dict[str, dict]) -> dict:
     out = {}
     for name, values in params.items():
         entry = measure_registry.get(name)
-        out[name] = {"version": entry.version, "code_hash": measure_code_hash(entry), "origin": entry.origin,
+        out[name] = {"version": entry.version, "code_hash": code_hash(entry), "origin": entry.origin,
                      "params": {k: v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)
                                 for k, v in values.items()}}
     return out

@@ -5,9 +5,8 @@ measure on it (activations shared), reporting each value as soon as it exists. T
 result the moment it arrives; a rerun computes only what the store lacks.
 
 Repeats: with ``repeats=K`` every stochastic measure (``Measure.stochastic``) is computed K times,
-repeat k on a view seeded with k (``ModelView(repeat=k)``); a deterministic one once. Repeat k >= 1
-is stored under the params key ``params_key + "#r<k>"`` (``repeat_key``); repeat 0 under the bare
-key, so results stored before repeats existed are repeat 0.
+repeat k on a view seeded with k (``ModelView(repeat=k)``) and stored with ``repeat = k``; a
+deterministic one once, as repeat 0.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ import torch
 from tqdm import tqdm
 
 import measures as measure_registry
-from measures import ModelView
+from measures import ModelView, code_identity
 from measures.code_identity import code_version
 from task_loaders import Task, TaskFormatError, load_task
 
@@ -47,11 +46,6 @@ def model_view(task: Task, model_id: str, repeat: int = 0, loaded=None, device: 
         repeat=repeat,
         device=device,
     )
-
-
-def repeat_key(params: str, repeat: int) -> str:
-    """The store's params column of repeat ``repeat``: the params key, with ``#r<k>`` for k >= 1."""
-    return params if repeat == 0 else f"{params}#r{repeat}"
 
 
 def part_name(name: str, repeat: int) -> str:
@@ -155,17 +149,17 @@ class TaskRun:
 
     task: Task
     fingerprint: str
-    measures: dict[str, tuple[str, str]]  # name -> (params key, version): repeat 0's store key
+    measures: dict[str, tuple[str, str]]  # name -> (params key, version) in the store
     params: dict[str, dict]
     repeats: dict[str, int] = field(default_factory=dict)  # name -> repeats to compute (default 1)
 
     def num_repeats(self, name: str) -> int:
         return self.repeats.get(name, 1)
 
-    def key(self, name: str, repeat: int = 0) -> tuple[str, str]:
-        """(params column, version) of repeat ``repeat`` of a measure in the store."""
+    def key(self, name: str, repeat: int = 0) -> tuple[str, str, int]:
+        """(params, version, repeat): the store's key of repeat ``repeat`` of a measure on this task."""
         params, version = self.measures[name]
-        return repeat_key(params, repeat), version
+        return params, version, repeat
 
     def parts(self) -> dict[str, tuple[str, int]]:
         """Every (measure, repeat) to compute, by job part name, repeat 0 first."""
@@ -201,7 +195,8 @@ def prepare(task: Task, names: list[str], overrides: dict[str, dict] | None = No
     if int(repeats) != repeats or repeats < 1:
         raise ValueError(f"--repeats must be a positive integer, got {repeats!r}")
     params = measure_settings(names, overrides)
-    keyed = {n: (params_key(params[n]), code_version(measure_registry.get(n))) for n in names}
+    keyed = {n: (params_key(params[n], builtin=measure_registry.family(measure_registry.get(n)) != "plugins"),
+                 code_version(measure_registry.get(n))) for n in names}
     counts = {n: int(repeats) if measure_registry.get(n).stochastic else 1 for n in names}
     return TaskRun(task, task_fingerprint(task), keyed, params, counts)
 
@@ -246,10 +241,10 @@ def run_measures(
     def on_result(result: PartResult) -> None:
         run, model_id = owners[result.job]
         name, repeat = parts[id(run)][result.part]
-        params, version = run.key(name, repeat)
+        params, version, _ = run.key(name, repeat)
         value = float(result.value) if result.ok else None
         store.put(run.fingerprint, run.task.name, model_id, name, params, version, result.status,
-                  value, result.error, result.seconds)
+                  value, result.error, result.seconds, repeat=repeat)
         report.computed += 1
         bar.update(1)
 
@@ -368,3 +363,7 @@ def final_values(store: ResultStore, run: TaskRun, name: str, report: RunReport)
                     report.failures.append(Failure(run.task.name, m, name, "lost", LOST))
                     known.add((run.task.name, m, name))
     return values
+
+
+# The runner's part of the way from task files to a measure's value: its code is in every stored value's key.
+code_identity.PIPELINE_EXTRA[:] = [model_view, measure_job, finite_value]

@@ -1,4 +1,8 @@
-"""The results store: one SQLite row per (task fingerprint, model, measure, parameters, version).
+"""The results store: one SQLite row per (task fingerprint, model, measure, parameters, version, repeat).
+
+``version`` is the measure's code identity (``measures.code_identity.code_version``: its declared version
+and a hash of its code, the code it uses, the loaders and the view, and the library versions), ``params``
+its resolved parameters (``params_key``), ``repeat`` the repeat index (the view's seed).
 
 Every result is committed the moment it arrives, so a run killed at any point keeps all it finished;
 the next run skips those. Failures (errors, timeouts) are stored too, with their message, so a rerun
@@ -30,23 +34,32 @@ CREATE TABLE IF NOT EXISTS results (
     measure   TEXT NOT NULL,
     params    TEXT NOT NULL,
     version   TEXT NOT NULL,
+    repeat    INTEGER NOT NULL DEFAULT 0,
     status    TEXT NOT NULL,
     value     REAL,
     error     TEXT NOT NULL DEFAULT '',
     seconds   REAL NOT NULL DEFAULT 0,
     created   REAL NOT NULL,
-    PRIMARY KEY (task_fp, model_id, measure, params, version)
+    PRIMARY KEY (task_fp, model_id, measure, params, version, repeat)
 );
 """
+# Parameters that only split a built-in measure's forward passes into chunks: they change a value by float
+# rounding at most, so they are left out of the key (a plugin's parameter of the same name may mean
+# anything, and stays in it).
+CHUNKING_PARAMS = ("batch_size",)
+COLUMNS = ("task_fp", "task_name", "model_id", "measure", "params", "version", "repeat", "status", "value", "error",
+           "seconds", "created")
 
 
 def default_store_path() -> Path:
     return bench_home() / "results.sqlite"
 
 
-def params_key(params: dict) -> str:
-    """Canonical JSON of a measure's parameters (defaults included): the store's key for them."""
-    return json.dumps(params, sort_keys=True, default=repr, separators=(",", ":"))
+def params_key(params: dict, builtin: bool = False) -> str:
+    """Canonical JSON of a measure's parameters (defaults included): the store's key for them; for a
+    built-in measure (``builtin``) without ``CHUNKING_PARAMS``."""
+    kept = {k: v for k, v in params.items() if not (builtin and k in CHUNKING_PARAMS)}
+    return json.dumps(kept, sort_keys=True, default=repr, separators=(",", ":"))
 
 
 def task_fingerprint(task) -> str:
@@ -95,10 +108,12 @@ class Row:
     measure: str
     params: str
     version: str
+    repeat: int
     status: str
     value: float | None
     error: str
     seconds: float
+    created: float = 0.0
 
 
 class StoreError(RuntimeError):
@@ -124,11 +139,30 @@ class ResultStore:
             self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)  # autocommit
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
             self.db.executescript(SCHEMA)
             # a truncated file opens fine and fails on some later query: find out now (reads every page)
             check = self.db.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
                 raise sqlite3.DatabaseError(f"database disk image is malformed: {check}")
+
+    def _migrate(self) -> None:
+        """A store written before the repeat had its own column kept repeat k >= 1 as a ``#r<k>`` suffix of
+        the params column: move its rows into the current table, the repeat split off."""
+        columns = [r[1] for r in self.db.execute("PRAGMA table_info(results)").fetchall()]
+        if not columns or "repeat" in columns:
+            return
+        self.db.execute("BEGIN")
+        self.db.execute("ALTER TABLE results RENAME TO results_old")
+        self.db.execute(SCHEMA.replace("CREATE TABLE IF NOT EXISTS", "CREATE TABLE"))
+        for row in self.db.execute("SELECT * FROM results_old").fetchall():
+            params, sep, k = row[4].rpartition("#r")
+            repeat = int(k) if sep and k.isdigit() else 0
+            params = params if sep and k.isdigit() else row[4]
+            self.db.execute("INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                            (*row[:4], params, row[5], repeat, *row[6:]))
+        self.db.execute("DROP TABLE results_old")
+        self.db.execute("COMMIT")
 
     @contextmanager
     def _guard(self):
@@ -151,23 +185,42 @@ class ResultStore:
         self.close()
 
     def put(self, task_fp: str, task_name: str, model_id: str, measure: str, params: str, version: str,
-            status: str, value: float | None = None, error: str = "", seconds: float = 0.0) -> None:
+            status: str, value: float | None = None, error: str = "", seconds: float = 0.0, repeat: int = 0) -> None:
         """Insert or replace one result; committed before returning."""
         with self._guard():
             self.db.execute(
-                "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (task_fp, task_name, model_id, measure, params, version, status, value, error, seconds,
+                "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (task_fp, task_name, model_id, measure, params, version, int(repeat), status, value, error, seconds,
                  time.time()),
             )
 
-    def rows(self, task_fp: str, measure: str, params: str, version: str) -> dict[str, Row]:
-        """{model_id: Row} of one measure on one task."""
+    def rows(self, task_fp: str, measure: str, params: str, version: str, repeat: int = 0) -> dict[str, Row]:
+        """{model_id: Row} of one measure's repeat on one task."""
         with self._guard():
             cursor = self.db.execute(
-                "SELECT * FROM results WHERE task_fp=? AND measure=? AND params=? AND version=?",
-                (task_fp, measure, params, version),
+                "SELECT * FROM results WHERE task_fp=? AND measure=? AND params=? AND version=? AND repeat=?",
+                (task_fp, measure, params, version, int(repeat)),
             )
-            return {r[2]: Row(*r[:10]) for r in cursor.fetchall()}
+            return {r[2]: Row(*r) for r in cursor.fetchall()}
+
+    def summary(self) -> list[dict]:
+        """Per (task, measure, params, version): the rows' count by status, repeats, oldest and newest time."""
+        with self._guard():
+            cursor = self.db.execute(
+                "SELECT task_fp, task_name, measure, params, version, COUNT(*), SUM(status = 'ok'), "
+                "COUNT(DISTINCT repeat), MIN(created), MAX(created) FROM results "
+                "GROUP BY task_fp, task_name, measure, params, version ORDER BY task_name, measure, MAX(created)")
+            keys = ("task_fp", "task_name", "measure", "params", "version", "rows", "ok", "repeats", "oldest", "newest")
+            return [dict(zip(keys, r)) for r in cursor.fetchall()]
+
+    def delete_versions(self, measure: str, versions: Iterable[str]) -> int:
+        """Forget every result of ``measure`` stored under these versions (``pgdl-bench store prune``)."""
+        count = 0
+        with self._guard():
+            for version in versions:
+                count += self.db.execute("DELETE FROM results WHERE measure=? AND version=?",
+                                         (measure, version)).rowcount
+        return count
 
     def versions(self, task_fp: str, measure: str, params: str) -> set[str]:
         """The versions (code identities) under which a measure has results on a task with these parameters."""
