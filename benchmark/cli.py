@@ -7,7 +7,6 @@ Bad input gives one line on stderr naming the file, model or layer at fault and 
 from __future__ import annotations
 
 import argparse
-import ast
 import errno
 import json
 import math
@@ -19,61 +18,34 @@ import threading
 import time
 import traceback
 from importlib import metadata
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 import measures as measure_registry
+from measures.code_identity import code_version
 from task_loaders import TaskFormatError, UsageError, load_task
 from task_loaders.fingerprint import content_fingerprint, short_fingerprint
 from task_loaders.pinned import PINNED_FINGERPRINTS, pinned_zoo
 from task_loaders.replicates import read_replicate_set
 from task_loaders.zoo import DEFAULT_ZOOS, RECIPES, get_recipe, zoo_cache_dir
 
-from .bootstrap import INTERVAL_METHOD, TEST_METHOD, paired_test
-from .running.executor import DEFAULT_BUDGET_S, LocalExecutor, make_executor
-from .leaderboard import PUBLISHED_NOTE, make_leaderboard, safe_filename
-from .noise_ceiling import REPLICATE_ROW, SPLIT_HALF_ROW, replicate_set_ceiling, task_noise_ceiling
-from .running.provenance import provenance, task_provenance
 from .data.pgdl_data import DataError
-from .replicate_scores import summarize_replicates
-from .running.plugins import load_plugin
-from .data.predict_files import read_predict, write_predict
-from .repeats import summarize
-from .running.runner import Failure, MeasureFailure, final_values, prepare, run_measures
-from .scoring import PredictionError, TaskArrays, evaluate
+from .data.predict_files import read_predict
+from .data.zoo_builder import TRAIN_BUDGET_S, ZooBuildError, build_replicates, build_zoo
+from .leaderboard import PUBLISHED_NOTE, make_leaderboard
+from .noise_ceiling import REPLICATE_ROW, SPLIT_HALF_ROW
+from .pipeline import DEFAULT_REPEATS, check_output_folder, computed as _computed, load_plugins as _load_plugins
+from .pipeline import reference_rows as _reference_rows, score_computed, task_path as _task_path
+from .running.executor import DEFAULT_BUDGET_S, LocalExecutor
+from .running.provenance import provenance, task_provenance
+from .running.runner import Failure, MeasureFailure
 from .running.store import ResultStore, StoreError, task_fingerprint
-from measures.code_identity import code_version
+from .scoring import PredictionError, evaluate
 from .studies.cli import add_study_parsers
 from .studies.common import StudyError
-from .running.submission import submission_dir
-from .data.zoo_builder import TRAIN_BUDGET_S, ZooBuildError, build_replicates, build_zoo, default_zoo_paths
 
 EXIT_BAD_INPUT = 2
 EXIT_MEASURE_FAILED = 1
 EXIT_INTERNAL_ERROR = 3
-# Repeats of each stochastic measure by default: the main job (`make run`, both embedded zoos, every
-# measure) then stays under 5 minutes cold on a 2-core machine (README, "Uncertainty").
-DEFAULT_REPEATS = 3
-
-
-def _load_plugins(args) -> tuple[list[str], list[str]]:
-    """Load --plugin and --submission specs: (specs for the workers, measure names they provide)."""
-    specs, provided = [], []
-    for spec in getattr(args, "plugin", None) or []:
-        specs.append(spec)
-        names = load_plugin(spec)
-        if not names:
-            raise measure_registry.MeasureError(f"plugin {spec}: registers no measure (decorate a function with "
-                                                "@measure(\"name\"), or name one: FILE.py:FUNCTION)")
-        provided += names
-    for folder in getattr(args, "submission", None) or []:
-        spec = "submission:" + str(submission_dir(folder))
-        specs.append(spec)
-        provided += load_plugin(spec)
-    return specs, list(dict.fromkeys(provided))
 
 
 def _cmd_measures(args) -> int:
@@ -102,14 +74,15 @@ def _fmt(value: float, scale: float = 1.0) -> str:
 
 
 def _pm(scores: dict, key: str, value: float, scale: float = 1.0) -> str:
-    """``value +- half-width`` of its interval over repeats (``+-?`` when there is none)."""
+    """``value +- half-width`` of its interval over repeats (``+-?`` when there is none); ``scale`` may be
+    negative (a score shown in the measure's orientation), the half-width is not."""
     text = _fmt(value, scale)
     if text == "nan" or "intervals" not in scores:
         return text
     bounds = scores["intervals"].get(key)
     if bounds is None:
         return text + " +-?"
-    return f"{text} +-{(bounds[1] - bounds[0]) / 2 * scale:.2f}"
+    return f"{text} +-{(bounds[1] - bounds[0]) / 2 * abs(scale):.2f}"
 
 
 def _versus_best(comparison: dict | None) -> str:
@@ -123,18 +96,21 @@ def _versus_best(comparison: dict | None) -> str:
 def _print_table(rows: list[tuple[str, str, dict]]) -> None:
     """One line per (task, measure): CMI x 100, tau, psi (each +- the half-width of its 95% interval over
     repeats, when scored with repeats), robust sign-error, the paired comparison with the task's best
-    measure, and the worst conditioning pair."""
+    measure, and the worst conditioning pair. tau and psi are shown in the measure's declared orientation
+    (times its ``sign``): positive when the measure ranks the gaps the way it says it does."""
     if not rows:
         return
     cells = []
     for task, name, scores in rows:
         worst = min(scores["conditions"], key=lambda c: scores["conditions"][c]) if scores["conditions"] else ""
         robust = scores["robust_sign_error"]["robust"]
-        cells.append((task, name, _pm(scores, "cmi", scores["cmi"], 100), _pm(scores, "kendall_tau", scores["kendall_tau"]),
-                      _pm(scores, "psi", scores["granulated_kendall"]["psi"], 1),
+        sign = scores.get("sign", 1)
+        cells.append((task, name, _pm(scores, "cmi", scores["cmi"], 100),
+                      _pm(scores, "kendall_tau", scores["kendall_tau"], sign),
+                      _pm(scores, "psi", scores["granulated_kendall"]["psi"], sign),
                       _fmt(robust) if robust is not None else "nan",
                       _versus_best(scores.get("comparison_with_best")), worst))
-    heads = ("task", "measure", "CMI x100", "tau", "psi", "robust", "vs best", "worst conditioning pair")
+    heads = ("task", "measure", "CMI x100", "sign*tau", "sign*psi", "robust", "vs best", "worst conditioning pair")
     right = (False, False, True, True, True, True, False, False)
     if not any(c[6] for c in cells):  # no comparison (evaluate): no column
         heads, right, cells = heads[:6] + heads[7:], right[:6] + right[7:], [c[:6] + c[7:] for c in cells]
@@ -201,32 +177,6 @@ def _print_fingerprints(tasks: dict) -> None:
         print(f"{name:<{width}}  fingerprint {short_fingerprint(info['fingerprint'])} ({note})")
 
 
-def _task_path(path: str) -> str:
-    """A task folder, or the name of an in-house zoo: a pinned one (digits-bn, digits-nobn) is read from the
-    package; any other recipe is built into the cache on first use."""
-    if not Path(path).exists() and path in RECIPES:
-        pinned = pinned_zoo(path)
-        return str(pinned) if pinned is not None else str(build_zoo(path))
-    return path
-
-
-def _load_tasks(paths: list[str], reference: str | None, failures: list[str]) -> list:
-    tasks = []
-    seen = {}
-    for path in paths:
-        try:
-            task = load_task(_task_path(path), reference)
-        except TaskFormatError as exc:
-            failures.append(str(exc))
-            continue
-        if task.name in seen:
-            failures.append(f"{task.path}: task name '{task.name}' is also used by {seen[task.name]}")
-            continue
-        seen[task.name] = task.path
-        tasks.append(task)
-    return tasks
-
-
 def _failure_lines(failures: list[Failure]) -> list[str]:
     """One line per distinct error, naming the measures and models it hit."""
     groups: dict[tuple[str, str], list[Failure]] = {}
@@ -262,10 +212,6 @@ def _natural(text: str):
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
 
 
-def _executor(args):
-    return make_executor(args.backend, args.workers, args.threads, args.budget, args.scheduler, args.device)
-
-
 def _device(text: str) -> str:
     """``--device``: cpu, cuda, cuda:N or mps, checked against what this torch can use."""
     import torch
@@ -283,112 +229,7 @@ def _device(text: str) -> str:
     return text
 
 
-@dataclass
-class _Computed:
-    """What a run of measures over tasks left: read scores from ``store`` while it is open."""
-
-    names: list[str]
-    runs: list
-    store: ResultStore
-    report: object
-    load_failures: list[str]
-    replicate_sets: list = None  # (ReplicateSet, [member task names]) of the replicate sets among the tasks
-
-    def provenance(self) -> dict:
-        """The ``"provenance"`` object of this run (measures' settings and tasks' fingerprints)."""
-        params = self.runs[0].params if self.runs else {n: dict(measure_registry.get(n).params) for n in self.names}
-        return provenance({r.task.name: task_provenance(r.task, r.fingerprint) for r in self.runs}, params)
-
-
-@contextmanager
-def _computed(args):
-    """Load plugins, measures and tasks, compute what the store lacks; yield with the store still open."""
-    plugins, provided = _load_plugins(args)
-    names = measure_registry.select(args.measure) if args.measure else (provided or measure_registry.available())
-    overrides = _params(args.param or [], names)
-    if args.reference and len(args.task) != 1:
-        raise PredictionError("--reference applies to a single task")
-    load_failures: list[str] = []
-    paths, replicate_sets = _expand_replicate_sets(args.task or [str(p) for p in default_zoo_paths()])
-    tasks = _load_tasks(paths, args.reference, load_failures)
-    runs = [prepare(task, names, overrides, repeats=args.repeats) for task in tasks]
-    with ResultStore(args.store) as store:
-        report = run_measures(runs, store, _executor(args), fresh=args.fresh, retry_failed=args.retry_failed,
-                              plugins=tuple(plugins), progress=not args.quiet, device=args.device)
-        yield _Computed(names, runs, store, report, load_failures, replicate_sets)
-
-
-def _expand_replicate_sets(paths: list[str]) -> tuple[list[str], list]:
-    """Task folders with every replicate set (a folder with ``replicates.json``) replaced by its members."""
-    out, sets = [], []
-    for path in paths:
-        replicate_set = read_replicate_set(path)
-        if replicate_set is None:
-            out.append(path)
-        else:
-            out += [str(m) for m in replicate_set.members]
-            sets.append((replicate_set, [m.resolve().name for m in replicate_set.members]))
-    return out, sets
-
-
-def _reference_rows(c: _Computed) -> tuple[dict, dict]:
-    """The noise ceilings of the tasks that have them (in-house zoos) and the replicate sets' summaries:
-    ({task: ceiling}, {set name: {"members", "seeds", "replicate_ceiling"}})."""
-    ceilings = {}
-    for run in c.runs:
-        try:
-            ceiling = task_noise_ceiling(run.task)
-        except TaskFormatError as exc:  # a damaged correctness file: no ceiling, exit 2 after the table
-            c.load_failures.append(str(exc))
-            continue
-        if ceiling is not None:
-            ceilings[run.task.name] = ceiling
-    sets = {}
-    by_name = {run.task.name: run.task for run in c.runs}
-    for replicate_set, members in c.replicate_sets or []:
-        present = [by_name[m] for m in members if m in by_name]
-        entry = {"recipe": replicate_set.recipe, "members": members, "seeds": list(replicate_set.seeds)}
-        if len(present) == len(members) and len(members) >= 2:
-            try:
-                entry["replicate_ceiling"] = replicate_set_ceiling(present)
-            except TaskFormatError as exc:
-                c.load_failures.append(str(exc))
-        sets[replicate_set.name] = entry
-    return ceilings, sets
-
-
-def _params(specs: list[str], names: list[str]) -> dict[str, dict]:
-    """``--param MEASURE.KEY=VALUE`` settings: {measure: {key: value}}, checked against the measures' signatures.
-
-    VALUE is read as a Python literal (3, 0.5, None, True, "max", (1, 2)), else taken as a string.
-    """
-    out: dict[str, dict] = {}
-    for spec in specs:
-        target, sep, text = spec.partition("=")
-        name, dot, key = target.rpartition(".")
-        if not sep or not dot or not name or not key:
-            raise measure_registry.MeasureError(f"--param {spec!r}: write MEASURE.KEY=VALUE, e.g. silhouette.n=500")
-        entry = measure_registry.get(name)
-        if name not in names:
-            raise measure_registry.MeasureError(f"--param {spec!r}: measure '{name}' is not among those scored")
-        if key not in entry.params:
-            known = ", ".join(entry.params) or "none"
-            raise measure_registry.MeasureError(f"--param {spec!r}: measure '{name}' has no parameter {key!r} "
-                                                f"(parameters: {known})")
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            value = text
-        default = entry.params[key]
-        kinds = {bool: (bool,), int: (int, float), float: (int, float), str: (str,)}.get(type(default))
-        if kinds and value is not None and (not isinstance(value, kinds) or isinstance(value, bool) != (kinds == (bool,))):
-            raise measure_registry.MeasureError(f"--param {spec!r}: measure '{name}' expects {key} like its default "
-                                                f"{default!r}, got {value!r}")
-        out.setdefault(name, {})[key] = value
-    return out
-
-
-def _exit_status(computed: _Computed) -> int:
+def _exit_status(computed) -> int:
     """Print one line per error; 2 for bad input, 1 for a failed measure, else 0."""
     report, load_failures = computed.report, computed.load_failures
     stale = _stale_line(report.stale)
@@ -401,47 +242,12 @@ def _exit_status(computed: _Computed) -> int:
     return EXIT_MEASURE_FAILED if report.failures else 0
 
 
-def _repeat_predict_path(out: str, name: str, task: str, repeat: int) -> Path:
-    """``OUT/<measure>/<task>.predict`` for repeat 0, ``OUT/<measure>/repeat-<k>/<task>.predict`` after."""
-    folder = Path(out) / safe_filename(name)
-    if repeat:
-        folder = folder / f"repeat-{repeat}"
-    return folder / f"{safe_filename(task)}.predict"
-
-
 def _cmd_score(args) -> int:
+    check_output_folder(args.out)
     with _computed(args) as c:
-        names, runs, store, report, load_failures = c.names, c.runs, c.store, c.report, c.load_failures
-        out: dict = {"tasks": {}, "uncertainty": {"repeats": args.repeats, "interval": INTERVAL_METHOD,
-                                                  "test": TEST_METHOD}}
-        rows = []
-        written = False
-        for run in runs:
-            out["tasks"][run.task.name] = {}
-            arrays = TaskArrays.from_task(run.task)
-            matrices = {}
-            for name in names:
-                repeats = final_values(store, run, name, report)
-                if repeats is None:
-                    continue
-                entry = measure_registry.get(name)
-                paths = [write_predict(_repeat_predict_path(args.out, name, run.task.name, k), values)
-                         for k, values in enumerate(repeats)]
-                written = True
-                scores = summarize([evaluate(values, arrays, where=str(path), sign=entry.sign)
-                                    for values, path in zip(repeats, paths)], entry.stochastic)
-                out["tasks"][run.task.name][name] = {**scores, "predictions": repeats[0], "predict_file": str(paths[0]),
-                                                     "predict_files": [str(p) for p in paths]}
-                matrices[name] = np.array([[values[k] for k in arrays.keys] for values in repeats])
-                rows.append((run.task.name, name, out["tasks"][run.task.name][name]))
-            for name, comparison in paired_test({run.task.name: (arrays, matrices)}).items():
-                out["tasks"][run.task.name][name]["comparison_with_best"] = {"measure": name, **comparison.as_dict()}
-        ceilings, replicate_sets = _reference_rows(c)
-        for set_name, entry in replicate_sets.items():
-            entry["measures"] = summarize_replicates(out["tasks"], entry["members"])
-        out["noise_ceiling"] = ceilings
-        out["replicate_sets"] = replicate_sets
-        out["provenance"] = c.provenance()
+        out, rows, written = score_computed(c, args.out, args.repeats)
+        report, load_failures, store_path = c.report, c.load_failures, c.store.path
+    ceilings, replicate_sets = out["noise_ceiling"], out["replicate_sets"]
     if args.json:
         out["failures"] = [vars(f) for f in report.failures] + [{"error": e} for e in load_failures]
         out["computed"], out["reused"] = report.computed, report.reused
@@ -457,7 +263,7 @@ def _cmd_score(args) -> int:
                   "0.5 a coin flip); vs best: paired bootstrap over models and repeats, tied when p >= 0.05.\n"
                   f".predict files written under {args.out}/<measure>/<task>.predict (repeat k >= 1 in "
                   f"<measure>/repeat-<k>/; {report.computed} results computed, {report.reused} reused from "
-                  f"{store.path})", file=sys.stderr)
+                  f"{store_path})", file=sys.stderr)
     return _exit_status(c)
 
 
@@ -500,6 +306,7 @@ def _print_suite(board: dict) -> None:
 
 def _cmd_leaderboard(args) -> int:
     start = time.monotonic()
+    check_output_folder(args.out)
     _suite_tasks(args)
     with _computed(args) as c:
         info = {}

@@ -247,4 +247,5 @@ def evaluate(predictions: dict, task: Task | TaskArrays, where: str = "predictio
         "granulated_kendall": granulated_kendall(pred, arrays),
         "robust_sign_error": robust_sign_error(pred, arrays, sign),
         "num_models": len(pred),
+        "sign": sign,  # the orientation the table shows tau and psi in; "kendall_tau" and "psi" stay raw
     }

@@ -42,7 +42,8 @@ Layers
     ``"first"``, ``"middle"``, ``"last"`` (of ``view.hidden_layers``, the post-activation hidden
     representations, input to output; middle = ``hidden_layers[len // 2]``), ``"penultimate"`` (the
     layer whose output feeds the last weight layer: the classifier's input), ``"logits"`` (the last
-    layer), an int index into ``hidden_layers`` (negative from the end), a layer name of
+    layer), an int index into ``view.layer_names`` (negative from the end: Keras' ``model.layers[i]``,
+    the convention of PGDL code; the only meaning an int has anywhere in pgdl-bench), a layer name of
     ``view.layer_names``, or ``"all"`` (every hidden layer; only for ``layers``). A measure states
     its default layer in its docstring.
 
@@ -219,16 +220,17 @@ class ModelView:
     def layers(self, spec: str | int = "all") -> list[str]:
         """The layer names ``spec`` stands for (see the module docstring); MeasureError naming the model otherwise."""
         hidden = self.hidden_layers
+        names = self.layer_names
         if isinstance(spec, str) and spec.lstrip("-").isdigit():
             spec = int(spec)
         if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
-            if not -len(hidden) <= spec < len(hidden):
-                raise MeasureError(f"model {self.model_id}: hidden-layer index {int(spec)} is out of range "
-                                   f"({len(hidden)} hidden layers: {', '.join(hidden)})")
-            return [hidden[spec]]
+            if not -len(names) <= spec < len(names):
+                raise MeasureError(f"model {self.model_id}: layer index {int(spec)} is out of range "
+                                   f"({len(names)} layers: {', '.join(names)})")
+            return [names[spec]]
         if not isinstance(spec, str):
             raise MeasureError(f"model {self.model_id}: a layer is one of {', '.join(LAYER_SPECS)}, "
-                               f"a hidden-layer index or a layer name; got {spec!r}")
+                               f"a layer index or a layer name; got {spec!r}")
         if spec in self.layer_names:
             return [spec]
         if spec == "logits":
@@ -242,7 +244,7 @@ class ModelView:
             return {"first": hidden[:1], "middle": [hidden[len(hidden) // 2]], "last": hidden[-1:],
                     "all": hidden}[spec]
         raise MeasureError(f"model {self.model_id}: no layer {spec!r} (layers: {', '.join(self.layer_names)}; "
-                           f"or one of {', '.join(LAYER_SPECS)}, or a hidden-layer index)")
+                           f"or one of {', '.join(LAYER_SPECS)}, or a layer index)")
 
     def layer(self, spec: str | int) -> str:
         """The one layer name ``spec`` stands for (``"all"`` is refused here)."""

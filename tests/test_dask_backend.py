@@ -54,3 +54,36 @@ def test_cli_dask_backend(toy_task_path, tmp_path, cluster):
     via_dask = score("--backend", "dask", "--scheduler", cluster.scheduler_address, "--store", str(tmp_path / "d.db"))
     local = score("--store", str(tmp_path / "l.db"))
     assert via_dask["predictions"] == local["predictions"] and via_dask["cmi"] == local["cmi"]
+
+
+MAIN_MEASURE = '''
+from measures import measure
+
+SCALE = 2.0
+
+
+@measure("main_module_abs_sum", stochastic=False)
+def main_module_abs_sum(view):
+    """Twice sum |w|, defined in a script's __main__."""
+    return SCALE * float(sum(float(p.detach().abs().sum()) for p in view.network.parameters()))
+'''
+
+
+def test_a_measure_defined_in_main_scores_on_every_executor(toy_task_path, tmp_path, cluster):
+    import benchmark
+    from measures.registry import _REGISTRY
+
+    namespace = {"__name__": "__main__"}
+    exec(compile(MAIN_MEASURE, "<notebook cell>", "exec"), namespace)  # as a notebook or a script defines it
+    try:
+        task = load_task(toy_task_path)
+        net = task.load_model(task.model_ids[0]).network
+        expected = 2.0 * float(sum(float(p.detach().abs().sum()) for p in net.parameters()))
+        for backend, extra in (("local", {"workers": 2}), ("dask", {"scheduler": cluster.scheduler_address})):
+            out = benchmark.score(str(toy_task_path), "main_module_abs_sum", backend=backend, progress=False,
+                                  store=tmp_path / f"{backend}.sqlite", out=tmp_path / backend, **extra)
+            assert out["failures"] == [] and out["computed"] == len(task.model_ids), backend
+            scores = out["tasks"]["pgdl_toy_data"]["main_module_abs_sum"]
+            assert scores["predictions"][f"model_{task.model_ids[0]}"] == pytest.approx(expected, rel=1e-6)
+    finally:
+        _REGISTRY.pop("main_module_abs_sum", None)

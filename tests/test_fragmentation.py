@@ -435,7 +435,7 @@ def test_hidden_variant_before_a_linear_head_has_one_region_per_class(images):
     view = ModelView(net, (x, y), model_id="2", task_name="t")
     hidden = view.hidden_layers
     assert view.layer_names[view.layer_names.index(hidden[-1]) + 1] == view.layer_names[-1]
-    assert measures.get("fragmentation_hidden")(view, layer=-1, normalize=True, **SMALL) == 1.0
+    assert measures.get("fragmentation_hidden")(view, layer="last", normalize=True, **SMALL) == 1.0
     raw = measures.get("fragmentation_hidden")(view, layer=hidden[-1], **SMALL)
     assert raw > 1  # several classes present, one region each
     # earlier layers and the input are more fragmented than one region per class
@@ -449,12 +449,13 @@ def test_hidden_variant_layer_choices(cnn, images):
     assert len(hidden) == 4
     per_layer = [measures.get("fragmentation_hidden")(view, layer=name, **SMALL) for name in hidden]
     assert measures.get("fragmentation_hidden")(view, **SMALL) == per_layer[2]  # the middle: hidden[4 // 2]
-    assert measures.get("fragmentation_hidden")(view, layer=1, **SMALL) == per_layer[1]
+    index = view.layer_names.index(hidden[1])  # an int indexes view.layer_names, as Keras' model.layers
+    assert measures.get("fragmentation_hidden")(view, layer=index, **SMALL) == per_layer[1]
     assert measures.get("fragmentation_hidden")(view, layer="all", **SMALL) == pytest.approx(np.mean(per_layer))
     with pytest.raises(MeasureError, match="no layer 'nope'"):
         measures.get("fragmentation_hidden")(view, layer="nope")
     with pytest.raises(MeasureError, match="out of range"):
-        measures.get("fragmentation_hidden")(view, layer=4)
+        measures.get("fragmentation_hidden")(view, layer=len(view.layer_names))
 
 
 def test_measures_are_registered_with_their_parameters():

@@ -236,18 +236,19 @@ def test_layer_parameter_forms():
     view = _view()
     hidden = view.hidden_layers
     by_name = {layer: measures.get("davies_bouldin")(view, layer=layer) for layer in hidden}
-    assert measures.get("davies_bouldin")(view, layer=0) == by_name[hidden[0]]
+    index = {name: i for i, name in enumerate(view.layer_names)}  # an int indexes view.layer_names
+    assert measures.get("davies_bouldin")(view, layer=index[hidden[0]]) == by_name[hidden[0]]
     assert measures.get("davies_bouldin")(view, layer="first") == by_name[hidden[0]]
     assert measures.get("davies_bouldin")(view, layer="last") == by_name[hidden[-1]]
-    assert measures.get("davies_bouldin")(view, layer=-1) == by_name[hidden[-1]]
-    assert measures.get("davies_bouldin")(view, layer="2") == by_name[hidden[2]]
+    assert measures.get("davies_bouldin")(view, layer=index[hidden[-1]] - len(index)) == by_name[hidden[-1]]
+    assert measures.get("davies_bouldin")(view, layer=str(index[hidden[2]])) == by_name[hidden[2]]
     assert measures.get("davies_bouldin")(view) == pytest.approx(np.mean(list(by_name.values())))
     # any layer of the network may be named, e.g. the pooled output the PGDL winner looked at
     assert math.isfinite(measures.get("element_sparsity")(view, layer="max_pooling2d"))
     # n and the measure-specific parameters reach the statistics
     assert measures.get("cluster_purity")(view, layer="last", n=30) == rep.cluster_purity(
         view.activations(hidden[-1], 30), view.sample(30)[1], num_classes=10)
-    assert measures.get("silhouette")(view, layer=1, pool="avg", pca=2) == rep.silhouette(
+    assert measures.get("silhouette")(view, layer=index[hidden[1]], pool="avg", pca=2) == rep.silhouette(
         view.activations(hidden[1]), view.sample()[1], pool="avg", pca=2)
 
 
@@ -255,8 +256,9 @@ def test_bad_layers_give_clear_errors():
     view = _view()
     with pytest.raises(MeasureError, match=r"model 3: no layer 'bogus' \(layers: conv2d, batch_normalization, activation,"):
         measures.get("channel_sparsity")(view, layer="bogus")
-    with pytest.raises(MeasureError, match="model 3: hidden-layer index 4 is out of range"):
-        measures.get("silhouette")(view, layer=4)
+    n = len(view.layer_names)
+    with pytest.raises(MeasureError, match=f"model 3: layer index {n} is out of range"):
+        measures.get("silhouette")(view, layer=n)
     with pytest.raises(MeasureError, match="a layer is one of first, middle, last"):
         measures.get("hoyer_sparsity")(view, layer=1.5)
     with pytest.raises(MeasureError, match="no layer 'bogus'"):

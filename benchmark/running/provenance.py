@@ -49,8 +49,14 @@ def package_version() -> str:
         return "unknown (not installed)"
 
 
-def device_description() -> str:
-    """Where measures run (the CPU; pgdl-bench computes on CPU) and which CPU: float results depend on it."""
+def device_description(device: str = "cpu") -> str:
+    """The device measures ran on, as torch names it, with its model (float results depend on it): the CPU's
+    from /proc/cpuinfo, a GPU's from torch."""
+    if device.startswith("cuda") and torch.cuda.is_available():
+        index = int(device.split(":")[1]) if ":" in device else 0
+        return f"{device} ({torch.cuda.get_device_name(index)})"
+    if device != "cpu":
+        return device
     model = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -62,14 +68,14 @@ def device_description() -> str:
     return f"cpu ({model})"
 
 
-def environment() -> dict:
+def environment(device: str = "cpu") -> dict:
     return {
         "pgdl_bench": {"version": package_version(), "git": git_commit()},
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": np.__version__,
         "platform": f"{sys.platform} {platform.machine()}",
-        "device": device_description(),
+        "device": device_description(device),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
 
@@ -99,6 +105,8 @@ def task_provenance(task, fingerprint: str) -> dict:
     return out
 
 
-def provenance(tasks: dict[str, dict] | None = None, params: dict[str, dict] | None = None) -> dict:
-    """The ``"provenance"`` object: ``environment()``, ``measures`` and ``tasks`` (from ``task_provenance``)."""
-    return {**environment(), "measures": measure_provenance(params or {}), "tasks": tasks or {}}
+def provenance(tasks: dict[str, dict] | None = None, params: dict[str, dict] | None = None,
+               device: str = "cpu") -> dict:
+    """The ``"provenance"`` object: ``environment(device)``, ``measures`` and ``tasks`` (``task_provenance``);
+    ``device`` is where the measures ran (``--device``)."""
+    return {**environment(device), "measures": measure_provenance(params or {}), "tasks": tasks or {}}

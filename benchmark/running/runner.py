@@ -103,16 +103,35 @@ def _cached_task(path: str, reference: str | None) -> Task:
     return _TASK_CACHE[key]
 
 
+def ship(entry) -> bytes:
+    """A measure that workers cannot import (defined in a script's or a notebook's ``__main__``), by value:
+    cloudpickle keeps its function's code and the globals it uses."""
+    import cloudpickle
+
+    return cloudpickle.dumps(entry)
+
+
+def _register_shipped(shipped: dict[str, bytes]) -> None:
+    import cloudpickle
+
+    from measures.registry import _REGISTRY
+
+    for name, blob in shipped.items():
+        if name not in _REGISTRY:
+            measure_registry.add(cloudpickle.loads(blob))  # our own parent's bytes, never a task folder's
+
+
 def measure_job(emit: Emitter, task_path: str, reference: str | None, model_id: str,
                 params: dict[str, dict], parts: dict[str, tuple[str, int]] | None = None,
-                device: str = "cpu") -> None:
+                device: str = "cpu", shipped: dict[str, bytes] | None = None) -> None:
     """Job function: the measures named in ``emit.parts`` on one model, each value reported on its own.
 
     ``parts`` maps a part to its (measure, repeat) (default: the part is a measure's name, repeat 0).
     Parts are computed repeat by repeat, each repeat on its own view (one at a time in memory) on
-    ``device``; the model is loaded once.
+    ``device``; the model is loaded once. ``shipped``: measures sent by value (``ship``), registered first.
     """
     emit.phase("load")
+    _register_shipped(shipped or {})
     parts = parts or {}
     try:
         task = _cached_task(task_path, reference)
@@ -287,6 +306,7 @@ def _pending_jobs(runs: list[TaskRun], store: ResultStore, plugins: tuple[str, .
     models' stored results are reused (``reused``) and which measures' results were made by other code.
     """
     jobs: list[Job] = []
+    shipped_blobs: dict[str, bytes] = {}
     for run in runs:
         names = list(run.measures)
         wanted = run.parts()  # every (measure, repeat) as a job part, repeat 0 first
@@ -309,24 +329,32 @@ def _pending_jobs(runs: list[TaskRun], store: ResultStore, plugins: tuple[str, .
             owners[key] = (run, model_id)
             job_parts = {part: wanted[part] for part in pending}
             pending_names = list(dict.fromkeys(n for n, _ in job_parts.values()))
+            shipped = {n: shipped_blobs.setdefault(n, ship(measure_registry.get(n)))
+                       for n in pending_names if _needs_shipping(n)}
             jobs.append(Job(
                 key=key,
                 fn=measure_job,
                 kwargs=dict(task_path=str(Path(run.task.path).resolve()),
                             reference=str(Path(run.task.metrics_path).resolve()), model_id=model_id,
-                            params={n: run.params[n] for n in pending_names}, parts=job_parts, device=device),
+                            params={n: run.params[n] for n in pending_names}, parts=job_parts, device=device,
+                            shipped=shipped),
                 parts=tuple(pending),
                 imports=tuple(plugins) + _measure_modules(pending_names),
             ))
     return jobs
 
 
+def _needs_shipping(name: str) -> bool:
+    """Whether workers cannot import a measure's module by name: ``__main__`` (a script, a notebook)."""
+    return measure_registry.get(name).fn.__module__ in ("__main__", "__mp_main__")
+
+
 def _measure_modules(names: list[str]) -> tuple[str, ...]:
-    """Modules workers must import so that these measures are registered there too."""
+    """Modules workers must import so that these measures are registered there too (shipped ones aside)."""
     modules = []
     for name in names:
         module = measure_registry.get(name).fn.__module__
-        if module not in ("__main__",) and module not in modules:
+        if not _needs_shipping(name) and module not in modules:
             modules.append(module)
     return tuple(modules)
 

@@ -48,20 +48,13 @@ def first_weighted_layer(view: ModelView) -> str:
 
 
 def resolve_layer(view: ModelView, layer) -> str:
-    """``layer``: None (``first_weighted_layer``), an index into ``view.layer_names`` (negative from the end) or a name."""
-    names = view.layer_names
+    """``layer``: None (``first_weighted_layer``, the winners' default), else what ``view.layer`` accepts:
+    an index into ``view.layer_names`` (negative from the end), a name, or a keyword."""
     if layer is None:
         return first_weighted_layer(view)
-    if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
-        if not -len(names) <= layer < len(names):
-            raise MeasureError(f"model {view.model_id}: layer index {layer} is out of range "
-                               f"(layers: {', '.join(names)})")
-        return names[layer]
-    if isinstance(layer, str):
-        if layer not in names:
-            raise MeasureError(f"model {view.model_id}: no layer '{layer}' (layers: {', '.join(names)})")
-        return layer
-    raise MeasureError(f"model {view.model_id}: layer must be None, a layer index or a layer name; got {layer!r}")
+    if isinstance(layer, float):
+        raise MeasureError(f"model {view.model_id}: layer must be None, a layer index or a layer name; got {layer!r}")
+    return view.layer(layer)
 
 
 def authors_seed(view: ModelView, name: str, seed: int) -> int:

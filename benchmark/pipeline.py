@@ -1,0 +1,278 @@
+"""The one way from tasks and measures to scores: load plugins and tasks, compute what the results store
+lacks, and score every (task, measure) from the stored values. ``pgdl-bench score`` prints what
+``score_computed`` returns; ``score`` returns the same object to a script or a notebook.
+"""
+
+from __future__ import annotations
+
+import ast
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+import measures as measure_registry
+from task_loaders import TaskFormatError, load_task
+from task_loaders.pinned import pinned_zoo
+from task_loaders.replicates import read_replicate_set
+from task_loaders.zoo import RECIPES
+
+from .bootstrap import INTERVAL_METHOD, TEST_METHOD, paired_test
+from .data.predict_files import write_predict
+from .data.zoo_builder import build_zoo, default_zoo_paths
+from .leaderboard import safe_filename
+from .noise_ceiling import replicate_set_ceiling, task_noise_ceiling
+from .repeats import summarize
+from .replicate_scores import summarize_replicates
+from .running.executor import DEFAULT_BUDGET_S, make_executor
+from .running.plugins import load_plugin
+from .running.provenance import provenance, task_provenance
+from .running.runner import final_values, prepare, run_measures
+from .running.store import ResultStore
+from .running.submission import submission_dir
+from .scoring import PredictionError, TaskArrays, evaluate
+
+DEFAULT_REPEATS = 3
+
+
+def executor_of(args):
+    """The executor that ``args`` (``--backend``, ``--workers``, ``--threads``, ``--budget``, ...) ask for."""
+    return make_executor(args.backend, args.workers, args.threads, args.budget, args.scheduler, args.device)
+
+
+def load_plugins(args) -> tuple[list[str], list[str]]:
+    """Load --plugin and --submission specs: (specs for the workers, measure names they provide)."""
+    specs, provided = [], []
+    for spec in getattr(args, "plugin", None) or []:
+        specs.append(spec)
+        names = load_plugin(spec)
+        if not names:
+            raise measure_registry.MeasureError(f"plugin {spec}: registers no measure (decorate a function with "
+                                                "@measure(\"name\"), or name one: FILE.py:FUNCTION)")
+        provided += names
+    for folder in getattr(args, "submission", None) or []:
+        spec = "submission:" + str(submission_dir(folder))
+        specs.append(spec)
+        provided += load_plugin(spec)
+    return specs, list(dict.fromkeys(provided))
+
+
+def task_path(path: str) -> str:
+    """A task folder, or the name of an in-house zoo: a pinned one (digits-bn, digits-nobn) is read from the
+    package; any other recipe is built into the cache on first use."""
+    if not Path(path).exists() and path in RECIPES:
+        pinned = pinned_zoo(path)
+        return str(pinned) if pinned is not None else str(build_zoo(path))
+    return path
+
+
+def load_tasks(paths: list[str], reference: str | None, failures: list[str]) -> list:
+    tasks = []
+    seen = {}
+    for path in paths:
+        try:
+            task = load_task(task_path(path), reference)
+        except TaskFormatError as exc:
+            failures.append(str(exc))
+            continue
+        if task.name in seen:
+            failures.append(f"{task.path}: task name '{task.name}' is also used by {seen[task.name]}")
+            continue
+        seen[task.name] = task.path
+        tasks.append(task)
+    return tasks
+
+
+@dataclass
+class Computed:
+    """What a run of measures over tasks left: read scores from ``store`` while it is open."""
+
+    names: list[str]
+    runs: list
+    store: ResultStore
+    report: object
+    load_failures: list[str]
+    replicate_sets: list = None  # (ReplicateSet, [member task names]) of the replicate sets among the tasks
+    device: str = "cpu"  # where the measures ran (--device)
+
+    def provenance(self) -> dict:
+        """The ``"provenance"`` object of this run (measures' settings and tasks' fingerprints)."""
+        params = self.runs[0].params if self.runs else {n: dict(measure_registry.get(n).params) for n in self.names}
+        return provenance({r.task.name: task_provenance(r.task, r.fingerprint) for r in self.runs}, params,
+                          device=self.device)
+
+
+@contextmanager
+def computed(args):
+    """Load plugins, measures and tasks, compute what the store lacks; yield with the store still open."""
+    plugins, provided = load_plugins(args)
+    names = measure_registry.select(args.measure) if args.measure else (provided or measure_registry.available())
+    overrides = parse_params(args.param or [], names)
+    if args.reference and len(args.task) != 1:
+        raise PredictionError("--reference applies to a single task")
+    load_failures: list[str] = []
+    paths, replicate_sets = expand_replicate_sets(args.task or [str(p) for p in default_zoo_paths()])
+    tasks = load_tasks(paths, args.reference, load_failures)
+    runs = [prepare(task, names, overrides, repeats=args.repeats) for task in tasks]
+    with ResultStore(args.store) as store:
+        report = run_measures(runs, store, executor_of(args), fresh=args.fresh, retry_failed=args.retry_failed,
+                              plugins=tuple(plugins), progress=not args.quiet, device=args.device)
+        yield Computed(names, runs, store, report, load_failures, replicate_sets, args.device)
+
+
+def expand_replicate_sets(paths: list[str]) -> tuple[list[str], list]:
+    """Task folders with every replicate set (a folder with ``replicates.json``) replaced by its members."""
+    out, sets = [], []
+    for path in paths:
+        replicate_set = read_replicate_set(path)
+        if replicate_set is None:
+            out.append(path)
+        else:
+            out += [str(m) for m in replicate_set.members]
+            sets.append((replicate_set, [m.resolve().name for m in replicate_set.members]))
+    return out, sets
+
+
+def reference_rows(c: Computed) -> tuple[dict, dict]:
+    """The noise ceilings of the tasks that have them (in-house zoos) and the replicate sets' summaries:
+    ({task: ceiling}, {set name: {"members", "seeds", "replicate_ceiling"}})."""
+    ceilings = {}
+    for run in c.runs:
+        try:
+            ceiling = task_noise_ceiling(run.task)
+        except TaskFormatError as exc:  # a damaged correctness file: no ceiling, exit 2 after the table
+            c.load_failures.append(str(exc))
+            continue
+        if ceiling is not None:
+            ceilings[run.task.name] = ceiling
+    sets = {}
+    by_name = {run.task.name: run.task for run in c.runs}
+    for replicate_set, members in c.replicate_sets or []:
+        present = [by_name[m] for m in members if m in by_name]
+        entry = {"recipe": replicate_set.recipe, "members": members, "seeds": list(replicate_set.seeds)}
+        if len(present) == len(members) and len(members) >= 2:
+            try:
+                entry["replicate_ceiling"] = replicate_set_ceiling(present)
+            except TaskFormatError as exc:
+                c.load_failures.append(str(exc))
+        sets[replicate_set.name] = entry
+    return ceilings, sets
+
+
+def parse_params(specs: list[str], names: list[str]) -> dict[str, dict]:
+    """``--param MEASURE.KEY=VALUE`` settings: {measure: {key: value}}, checked against the measures' signatures.
+
+    VALUE is read as a Python literal (3, 0.5, None, True, "max", (1, 2)), else taken as a string.
+    """
+    out: dict[str, dict] = {}
+    for spec in specs:
+        target, sep, text = spec.partition("=")
+        name, dot, key = target.rpartition(".")
+        if not sep or not dot or not name or not key:
+            raise measure_registry.MeasureError(f"--param {spec!r}: write MEASURE.KEY=VALUE, e.g. silhouette.n=500")
+        entry = measure_registry.get(name)
+        if name not in names:
+            raise measure_registry.MeasureError(f"--param {spec!r}: measure '{name}' is not among those scored")
+        if key not in entry.params:
+            known = ", ".join(entry.params) or "none"
+            raise measure_registry.MeasureError(f"--param {spec!r}: measure '{name}' has no parameter {key!r} "
+                                                f"(parameters: {known})")
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        default = entry.params[key]
+        kinds = {bool: (bool,), int: (int, float), float: (int, float), str: (str,)}.get(type(default))
+        if kinds and value is not None and (not isinstance(value, kinds) or isinstance(value, bool) != (kinds == (bool,))):
+            raise measure_registry.MeasureError(f"--param {spec!r}: measure '{name}' expects {key} like its default "
+                                                f"{default!r}, got {value!r}")
+        out.setdefault(name, {})[key] = value
+    return out
+
+
+def repeat_predict_path(out: str, name: str, task: str, repeat: int) -> Path:
+    """``OUT/<measure>/<task>.predict`` for repeat 0, ``OUT/<measure>/repeat-<k>/<task>.predict`` after."""
+    folder = Path(out) / safe_filename(name)
+    if repeat:
+        folder = folder / f"repeat-{repeat}"
+    return folder / f"{safe_filename(task)}.predict"
+
+
+
+def score_computed(c: "Computed", out_dir: str | Path, repeats: int) -> tuple[dict, list, bool]:
+    """Every (task, measure) of a run scored from the store: the ``score --json`` object, the table's rows
+    (task, measure, scores) and whether any ``.predict`` file was written (under ``out_dir``)."""
+    args_out = str(out_dir)
+    names, runs, store, report = c.names, c.runs, c.store, c.report
+    out: dict = {"tasks": {}, "uncertainty": {"repeats": repeats, "interval": INTERVAL_METHOD,
+                                              "test": TEST_METHOD}}
+    rows = []
+    written = False
+    for run in runs:
+        out["tasks"][run.task.name] = {}
+        arrays = TaskArrays.from_task(run.task)
+        matrices = {}
+        for name in names:
+            repeats = final_values(store, run, name, report)
+            if repeats is None:
+                continue
+            entry = measure_registry.get(name)
+            paths = [write_predict(repeat_predict_path(args_out, name, run.task.name, k), values)
+                     for k, values in enumerate(repeats)]
+            written = True
+            scores = summarize([evaluate(values, arrays, where=str(path), sign=entry.sign)
+                                for values, path in zip(repeats, paths)], entry.stochastic)
+            out["tasks"][run.task.name][name] = {**scores, "predictions": repeats[0], "predict_file": str(paths[0]),
+                                                 "predict_files": [str(p) for p in paths]}
+            matrices[name] = np.array([[values[k] for k in arrays.keys] for values in repeats])
+            rows.append((run.task.name, name, out["tasks"][run.task.name][name]))
+        for name, comparison in paired_test({run.task.name: (arrays, matrices)}).items():
+            out["tasks"][run.task.name][name]["comparison_with_best"] = {"measure": name, **comparison.as_dict()}
+    ceilings, replicate_sets = reference_rows(c)
+    for set_name, entry in replicate_sets.items():
+        entry["measures"] = summarize_replicates(out["tasks"], entry["members"])
+    out["noise_ceiling"] = ceilings
+    out["replicate_sets"] = replicate_sets
+    out["provenance"] = c.provenance()
+    return out, rows, written
+
+
+def score(tasks=None, measures=None, *, repeats: int = DEFAULT_REPEATS, params: dict[str, dict] | None = None,
+          store: str | Path | None = None, out: str | Path = "predictions", backend: str = "local",
+          workers: int | None = None, threads: int | None = None, budget: float = DEFAULT_BUDGET_S,
+          device: str = "cpu", scheduler: str | None = None, plugins: list[str] | None = None,
+          fresh: bool = False, retry_failed: bool = False, progress: bool = True) -> dict:
+    """Score measures over tasks from Python: what ``pgdl-bench score --json`` prints, as a dict.
+
+    ``tasks``: task folders or zoo names (default: the embedded zoos); ``measures``: names, ``"all"`` or
+    ``"family:NAME"`` (default: every registered measure), a measure defined in this script or notebook
+    included (workers receive it by value); ``params``: ``{measure: {key: value}}``. Values come from and
+    go to the results store (``store``), so a second call replays them. Failures are listed under
+    ``"failures"``; nothing is raised for a failing measure.
+    """
+    overrides = [f"{m}.{k}={v!r}" for m, kv in (params or {}).items() for k, v in kv.items()]
+    args = SimpleNamespace(task=[str(t) for t in ([tasks] if isinstance(tasks, (str, Path)) else tasks or [])],
+                           measure=[measures] if isinstance(measures, str) else measures, param=overrides,
+                           reference=None, repeats=repeats, store=store, fresh=fresh, retry_failed=retry_failed,
+                           quiet=not progress, device=device, backend=backend, workers=workers, threads=threads,
+                           budget=budget, scheduler=scheduler, plugin=list(plugins or []), submission=None)
+    check_output_folder(out)
+    with computed(args) as c:
+        result, _, _ = score_computed(c, out, repeats)
+        report = c.report
+    result["failures"] = [vars(f) for f in report.failures] + [{"error": e} for e in c.load_failures]
+    result["computed"], result["reused"] = report.computed, report.reused
+    return result
+
+
+def check_output_folder(path: str | Path) -> Path:
+    """An output folder that can be written, checked before any work: a file in its place is bad input."""
+    path = Path(path)
+    for folder in [path, *path.parents]:
+        if folder.exists():
+            if not folder.is_dir():
+                raise PredictionError(f"{folder}: exists and is not a folder; choose another output folder (--out)")
+            break
+    return path
