@@ -20,19 +20,17 @@ from task_loaders.replicates import read_replicate_set
 from task_loaders.zoo import RECIPES
 
 from .bootstrap import INTERVAL_METHOD, TEST_METHOD, paired_test
-from .data.predict_files import write_predict
 from .data.zoo_builder import build_zoo, default_zoo_paths
-from .leaderboard import safe_filename
+from .leaderboard import collect
 from .noise_ceiling import replicate_set_ceiling, task_noise_ceiling
-from .repeats import summarize
 from .replicate_scores import summarize_replicates
 from .running.executor import DEFAULT_BUDGET_S, make_executor
 from .running.plugins import load_plugin
 from .running.provenance import provenance, task_provenance
-from .running.runner import final_values, prepare, run_measures
+from .running.runner import LOST, Failure, prepare, run_measures
 from .running.store import ResultStore
 from .running.submission import submission_dir
-from .scoring import PredictionError, TaskArrays, evaluate
+from .scoring import PredictionError
 
 DEFAULT_REPEATS = 3
 
@@ -192,46 +190,36 @@ def parse_params(specs: list[str], names: list[str]) -> dict[str, dict]:
     return out
 
 
-def repeat_predict_path(out: str, name: str, task: str, repeat: int) -> Path:
-    """``OUT/<measure>/<task>.predict`` for repeat 0, ``OUT/<measure>/repeat-<k>/<task>.predict`` after."""
-    folder = Path(out) / safe_filename(name)
-    if repeat:
-        folder = folder / f"repeat-{repeat}"
-    return folder / f"{safe_filename(task)}.predict"
-
-
-
 def score_computed(c: "Computed", out_dir: str | Path, repeats: int) -> tuple[dict, list, bool]:
-    """Every (task, measure) of a run scored from the store: the ``score --json`` object, the table's rows
-    (task, measure, scores) and whether any ``.predict`` file was written (under ``out_dir``)."""
-    args_out = str(out_dir)
-    names, runs, store, report = c.names, c.runs, c.store, c.report
-    out: dict = {"tasks": {}, "uncertainty": {"repeats": repeats, "interval": INTERVAL_METHOD,
-                                              "test": TEST_METHOD}}
-    rows = []
-    written = False
-    for run in runs:
-        out["tasks"][run.task.name] = {}
-        arrays = TaskArrays.from_task(run.task)
-        matrices = {}
-        for name in names:
-            repeats = final_values(store, run, name, report)
-            if repeats is None:
+    """Every (task, measure) of a run scored from the store (``leaderboard.collect``, as the leaderboard does):
+    the ``score --json`` object, the table's rows (task, measure, scores) and whether any ``.predict`` file was
+    written (``out_dir/<measure>/<task>.predict``). Models whose results went missing from the store after the
+    run (another run deleted them) become "lost" failures."""
+    out_dir = Path(out_dir)
+    collected = collect(c.runs, c.store, c.names, out_dir, predictions="")
+    out: dict = {"tasks": {}, "uncertainty": {"repeats": repeats, "interval": INTERVAL_METHOD, "test": TEST_METHOD}}
+    rows, written = [], False
+    known = {(f.task, f.model_id, f.measure) for f in c.report.failures}
+    for task in collected.tasks:
+        arrays = collected.arrays[task.name]
+        entries, matrices = {}, {}
+        for name in c.names:
+            cell = collected.cells[name][task.name]
+            for model_id in cell.missing_models or []:
+                if (task.name, model_id, name) not in known:
+                    c.report.failures.append(Failure(task.name, model_id, name, "lost", LOST))
+            if cell.scores is None:
                 continue
-            entry = measure_registry.get(name)
-            paths = [write_predict(repeat_predict_path(args_out, name, run.task.name, k), values)
-                     for k, values in enumerate(repeats)]
             written = True
-            scores = summarize([evaluate(values, arrays, where=str(path), sign=entry.sign)
-                                for values, path in zip(repeats, paths)], entry.stochastic)
-            out["tasks"][run.task.name][name] = {**scores, "predictions": repeats[0], "predict_file": str(paths[0]),
-                                                 "predict_files": [str(p) for p in paths]}
-            matrices[name] = np.array([[values[k] for k in arrays.keys] for values in repeats])
-            rows.append((run.task.name, name, out["tasks"][run.task.name][name]))
-        for name, comparison in paired_test({run.task.name: (arrays, matrices)}).items():
-            out["tasks"][run.task.name][name]["comparison_with_best"] = {"measure": name, **comparison.as_dict()}
+            files = [str(out_dir / f) for f in cell.predict_files]
+            entries[name] = {**cell.scores, "predictions": cell.values, "predict_file": files[0], "predict_files": files}
+            matrices[name] = np.array([[values[k] for k in arrays.keys] for values in cell.repeat_values])
+            rows.append((task.name, name, entries[name]))
+        for name, comparison in paired_test({task.name: (arrays, matrices)}).items():
+            entries[name]["comparison_with_best"] = {"measure": name, **comparison.as_dict()}
+        out["tasks"][task.name] = entries
     ceilings, replicate_sets = reference_rows(c)
-    for set_name, entry in replicate_sets.items():
+    for entry in replicate_sets.values():
         entry["measures"] = summarize_replicates(out["tasks"], entry["members"])
     out["noise_ceiling"] = ceilings
     out["replicate_sets"] = replicate_sets

@@ -43,6 +43,7 @@ class Cell:
     predict_file: str | None = None  # repeat 0's, relative to the leaderboard folder
     repeat_values: list[dict[str, float]] | None = None  # every repeat's, repeat 0 first
     predict_files: list[str] | None = None
+    missing_models: list[str] | None = None  # ids of the models with no stored result
 
 
 def _finite(x) -> float | None:

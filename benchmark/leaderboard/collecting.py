@@ -16,7 +16,7 @@ from ..repeats import summarize
 from ..scoring import TaskArrays, evaluate
 from .board import Cell, TaskInfo
 from .cache import ScoreCache
-from .files import repeat_file, safe_filename
+from .files import PREDICTIONS, repeat_file, safe_filename
 
 
 @dataclass
@@ -31,9 +31,12 @@ class Computed:
     arrays: dict[str, TaskArrays] = field(default_factory=dict)  # task -> what scoring needs
 
 
-def collect(runs, store, names: list[str], out_dir: str | Path, cache: ScoreCache | None = None) -> Computed:
-    """Read each (task, measure) from the store, every repeat; write its ``.predict`` files and score
-    them where every model has an ok result in every repeat (through ``cache`` when given)."""
+def collect(runs, store, names: list[str], out_dir: str | Path, cache: ScoreCache | None = None,
+            predictions: str | Path = PREDICTIONS) -> Computed:
+    """Read each (task, measure) from the store, every repeat; write its ``.predict`` files (under
+    ``out_dir/predictions``) and score them where every model has an ok result in every repeat (through
+    ``cache`` when given). The one way from stored values to scores: ``score``, ``leaderboard`` and the
+    Python ``benchmark.score`` all read the store through it."""
     out_dir = Path(out_dir)
     tasks, cells, gaps = [], {n: {} for n in names}, {}
     fingerprints, all_arrays = {}, {}
@@ -48,14 +51,15 @@ def collect(runs, store, names: list[str], out_dir: str | Path, cache: ScoreCach
             entry = measure_registry.get(name)
             count = run.num_repeats(name)
             stored = [store.rows(run.fingerprint, name, *run.key(name, k)) for k in range(count)]
-            cell = Cell(len(task.model_ids))
+            cell = Cell(len(task.model_ids), missing_models=[])
             for model_id in task.model_ids:
                 found = [rows.get(model_id) for rows in stored]
                 if any(row is not None and row.status != "ok" for row in found):
                     cell.failed += 1
                 elif any(row is None for row in found):
                     cell.missing += 1
-            relative = [repeat_file(name, task.name, k) for k in range(count)]
+                    cell.missing_models.append(model_id)
+            relative = [repeat_file(name, task.name, k, predictions) for k in range(count)]
             folder = out_dir / relative[0].parent
             keep = set() if cell.failed or cell.missing else {out_dir / rel for rel in relative}
             for path in [out_dir / relative[0], *folder.glob(f"repeat-*/{safe_filename(task.name)}.predict")]:

@@ -16,9 +16,12 @@ def safe_filename(name: str) -> str:
     return text or "%"
 
 
-def repeat_file(name: str, task: str, repeat: int) -> Path:
-    """``predictions/<measure>/<task>.predict`` (repeat 0) or ``predictions/<measure>/repeat-<k>/<task>.predict``."""
-    folder = Path("predictions") / safe_filename(name)
+PREDICTIONS = "predictions"  # the leaderboard folder's folder of .predict files
+
+
+def repeat_file(name: str, task: str, repeat: int, folder: str | Path = PREDICTIONS) -> Path:
+    """``<folder>/<measure>/<task>.predict`` (repeat 0) or ``<folder>/<measure>/repeat-<k>/<task>.predict``."""
+    folder = Path(folder) / safe_filename(name)
     return (folder / f"repeat-{repeat}" if repeat else folder) / f"{safe_filename(task)}.predict"
 
 

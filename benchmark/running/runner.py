@@ -379,19 +379,6 @@ def stored_repeats(store: ResultStore, run: TaskRun, name: str) -> list[dict[str
     return out
 
 
-def final_values(store: ResultStore, run: TaskRun, name: str, report: RunReport) -> list[dict[str, float]] | None:
-    """``stored_repeats``; results that another run deleted after ``run_measures`` ended become "lost" failures."""
-    values = stored_repeats(store, run, name)
-    if values is None:
-        known = {(f.task, f.model_id, f.measure) for f in report.failures}
-        for k in range(run.num_repeats(name)):
-            rows = store.rows(run.fingerprint, name, *run.key(name, k))
-            for m in run.task.model_ids:
-                if m not in rows and (run.task.name, m, name) not in known:
-                    report.failures.append(Failure(run.task.name, m, name, "lost", LOST))
-                    known.add((run.task.name, m, name))
-    return values
-
 
 # The runner's part of the way from task files to a measure's value: its code is in every stored value's key.
 code_identity.PIPELINE_EXTRA[:] = [model_view, measure_job, finite_value]
