@@ -624,12 +624,6 @@ class KerasSequential(nn.Sequential):
         self.output_shapes = list(output_shapes)
 
     @property
-    def torch_input_shape(self) -> tuple[int, ...]:
-        """The per-sample shape this network takes: (C, H, W) for images, (features,) otherwise."""
-        s = self.input_shape
-        return (s[2], s[0], s[1]) if len(s) == 3 else tuple(s)
-
-    @property
     def num_outputs(self) -> int:
         return int(self.output_shapes[-1][-1])
 

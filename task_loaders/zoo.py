@@ -79,10 +79,6 @@ class Recipe:
         """The folder name of a build: the recipe's name, with ``-seed<S>`` for another training seed."""
         return self.name if self.train_seed is None else f"{self.name}-seed{self.train_seed}"
 
-    @property
-    def grid_dict(self) -> dict[str, tuple]:
-        return dict(self.grid)
-
     def models(self) -> list[tuple[str, dict[str, Any]]]:
         names = [n for n, _ in self.grid]
         combos = itertools.product(*(values for _, values in self.grid))

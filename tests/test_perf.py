@@ -25,8 +25,9 @@ def test_quick_suite_writes_every_section(tmp_path, toy_task_path, capsys):
     out = tmp_path / "perf"
     status = suite.main(["--quick", "--out", str(out), "--task", str(toy_task_path)])
     report, md = _report(out)
-    assert status in (0, 1)  # targets are for a quiet machine; this is a smoke test
-    assert report["quick"] is True and report["passed"] is (status == 0)
+    # the exit status says whether every target was met (timings vary with the machine; not asserted here)
+    assert report["quick"] is True and status == (0 if report["passed"] else 1)
+    assert report["passed"] is all(s["status"] not in ("fail", "error") for s in report["sections"].values())
     assert list(report["sections"]) == list(suite.SECTIONS)
     for key in ("cpu_model", "cpu_count", "torch_threads", "torch", "numpy", "tensorflow"):
         assert key in report["machine"]

@@ -64,10 +64,6 @@ def submission_dir(path: str | os.PathLike) -> Path:
     return folder
 
 
-def submission_name(path: str | os.PathLike) -> str:
-    return PREFIX + submission_dir(path).name
-
-
 def _version(folder: Path) -> str:
     digest = hashlib.sha256()
     for file in sorted(folder.glob("*.py")):
