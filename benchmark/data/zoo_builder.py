@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tqdm import tqdm
-
 from task_loaders import TaskFormatError
 from task_loaders.pinned import pinned_zoo
 from task_loaders.replicates import member_name, write_manifest
@@ -19,7 +17,7 @@ from task_loaders.zoo import (
     DEFAULT_ZOOS, Recipe, finalize_zoo, finished_models, get_recipe, prepare_zoo, train_zoo_model, zoo_cache_dir,
 )
 
-from ..running.executor import Emitter, Job, LocalExecutor, PartResult
+from ..running.executor import Emitter, Job, LocalExecutor, run_jobs
 
 TRAIN_BUDGET_S = 3600.0
 
@@ -52,19 +50,9 @@ def build_zoo(recipe: Recipe | str, out: str | Path | None = None, executor=None
             parts=("train",))
         for m, _ in recipe.models() if m not in done
     ]
-    failures: list[PartResult] = []
-    bar = tqdm(total=len(recipe.models()), initial=len(done), desc=f"zoo {recipe.name}", unit="model",
-               disable=not progress)
-
-    def on_result(result: PartResult) -> None:
-        bar.update(1)
-        if not result.ok:
-            failures.append(result)
-
-    try:
-        (executor or LocalExecutor(budget=TRAIN_BUDGET_S)).run(jobs, on_result)
-    finally:
-        bar.close()
+    failures = run_jobs(executor or LocalExecutor(budget=TRAIN_BUDGET_S), jobs, lambda result: None,
+                        total=len(recipe.models()), initial=len(done), desc=f"zoo {recipe.name}", unit="model",
+                        progress=progress)
     if failures:
         first = failures[0]
         raise ZooBuildError(f"zoo {recipe.name}: {len(failures)} models failed to train; {first.job}: {first.error}")

@@ -402,3 +402,29 @@ def make_executor(backend: str = "local", workers: int | None = None, threads_pe
             raise UsageError("--backend dask needs --scheduler ADDRESS (e.g. tcp://127.0.0.1:8786)")
         return DaskExecutor(scheduler, budget, threads_per_worker or 1)
     raise UsageError(f"unknown backend {backend!r} (local, serial, dask)")
+
+
+def run_jobs(executor, jobs: list[Job], on_result: Callable[[PartResult], bool | None], *, total: int,
+             initial: int = 0, desc: str, unit: str, progress: bool = True) -> list[PartResult]:
+    """Run ``jobs`` through ``executor`` with one progress bar (ETA included) of ``total`` parts, ``initial``
+    of them done before: every part result goes to ``on_result`` (which stores it) and counts on the bar;
+    returns the results ``on_result`` called failures (returned False), or that were not ok when it returns
+    None. The one loop behind measures, studies and zoo builds."""
+    from tqdm import tqdm
+
+    failures: list[PartResult] = []
+    bar = tqdm(total=total, initial=initial, desc=desc, unit=unit, disable=not progress or total == initial,
+               leave=False)
+
+    def handle(result: PartResult) -> None:
+        ok = on_result(result)
+        if (not result.ok) if ok is None else not ok:
+            failures.append(result)
+        bar.update(1)
+
+    try:
+        if jobs:
+            executor.run(jobs, handle)
+    finally:
+        bar.close()
+    return failures

@@ -18,14 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 import measures as measure_registry
 from measures import ModelView, code_identity
 from measures.code_identity import code_version
 from task_loaders import Task, TaskFormatError, load_task
 
-from .executor import Emitter, Job, JobFailed, PartResult, SerialExecutor
+from .executor import Emitter, Job, JobFailed, PartResult, SerialExecutor, run_jobs
 from .store import ResultStore, params_key, task_fingerprint
 
 
@@ -252,12 +251,9 @@ def run_measures(
     owners: dict[str, tuple[TaskRun, str]] = {}  # job key -> (its run, its model id); keys are never parsed
     reused: dict[int, dict[str, set[str]]] = {}  # id(run) -> part -> models whose stored result is reused
     jobs = _pending_jobs(runs, store, plugins, owners, report, reused, device)
-    total = sum(len(job.parts) for job in jobs)
-    bar = tqdm(total=total, desc="measures", unit="result", disable=not progress or total == 0, leave=False)
-
     parts = {id(run): run.parts() for run in runs}
 
-    def on_result(result: PartResult) -> None:
+    def on_result(result: PartResult) -> bool:
         run, model_id = owners[result.job]
         name, repeat = parts[id(run)][result.part]
         params, version, _ = run.key(name, repeat)
@@ -265,22 +261,17 @@ def run_measures(
         store.put(run.fingerprint, run.task.name, model_id, name, params, version, result.status,
                   value, result.error, result.seconds, repeat=repeat)
         report.computed += 1
-        bar.update(1)
+        return True  # failures are read back from the store below, with those of earlier runs
 
-    try:
-        for refill in range(REFILL_ROUNDS + 1):
-            if not jobs:
-                break
-            if refill:
-                missing = sum(len(job.parts) for job in jobs)
-                bar.total += missing
-                bar.refresh()
-                print(f"pgdl-bench: warning: {missing} result(s) went missing from the store while this run "
-                      "computed (another run deleted them); recomputing them", file=sys.stderr)
-            executor.run(jobs, on_result)
-            jobs = _pending_jobs(runs, store, plugins, owners, device=device)
-    finally:
-        bar.close()
+    for refill in range(REFILL_ROUNDS + 1):
+        if not jobs:
+            break
+        missing = sum(len(job.parts) for job in jobs)
+        if refill:
+            print(f"pgdl-bench: warning: {missing} result(s) went missing from the store while this run "
+                  "computed (another run deleted them); recomputing them", file=sys.stderr)
+        run_jobs(executor, jobs, on_result, total=missing, desc="measures", unit="result", progress=progress)
+        jobs = _pending_jobs(runs, store, plugins, owners, device=device)
     for job in jobs:
         run, model_id = owners[job.key]
         report.failures += [Failure(run.task.name, model_id, parts[id(run)][part][0], "lost", LOST)

@@ -23,14 +23,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-from tqdm import tqdm
 
 import measures as measure_registry
 from measures.code_identity import code_version
 from task_loaders import load_task
 from task_loaders.zoo import get_recipe, zoo_cache_dir
 
-from ..running.executor import Emitter, Job, LocalExecutor, PartResult, SerialExecutor
+from ..running.executor import Emitter, Job, LocalExecutor, PartResult, SerialExecutor, run_jobs
 from ..scoring import TaskArrays, conditional_mutual_information, kendall_tau
 from ..running.store import ResultStore, params_key, task_fingerprint
 from ..data.zoo_builder import build_zoo
@@ -193,12 +192,7 @@ class StudyRun:
                     jobs.append(Job(key=item.key, fn=view_job, parts=tuple(pending), kwargs=dict(
                         task_path=str(Path(task.path).resolve()), model_id=item.model_id, parts=pending,
                         network=item.network, network_kwargs=item.network_kwargs, sample_size=sample_size)))
-            failures: list[PartResult] = []
-            total = sum(len(item.parts) for item in items)
-            bar = tqdm(total=total, initial=len(values), desc=f"{self.name}: {desc}", unit="value",
-                       disable=not self.progress)
-
-            def on_result(result: PartResult) -> None:
+            def on_result(result: PartResult) -> bool:
                 params, version = keyed[(result.job, result.part)]
                 value = float(result.value) if result.ok and result.value is not None else None
                 if result.ok and value is not None and not math.isfinite(value) and not allow_nan:
@@ -207,15 +201,11 @@ class StudyRun:
                           value, result.error, result.seconds)
                 if result.ok or (result.status == "error" and result.part in undefined):
                     values[(result.job, result.part)] = math.nan if value is None else value
-                else:
-                    failures.append(result)
-                bar.update(1)
+                    return True
+                return False
 
-            try:
-                if jobs:
-                    self.executor().run(jobs, on_result)
-            finally:
-                bar.close()
+            failures = run_jobs(self.executor(), jobs, on_result, total=sum(len(item.parts) for item in items),
+                                initial=len(values), desc=f"{self.name}: {desc}", unit="value", progress=self.progress)
         if failures:
             first = failures[0]
             raise StudyError(f"study {self.name}: {len(failures)} values failed; {first.job} {first.part}: "
