@@ -160,7 +160,7 @@ def reference_rows(c: Computed) -> tuple[dict, dict]:
 
 
 def parse_params(specs: list[str], names: list[str]) -> dict[str, dict]:
-    """``--param MEASURE.KEY=VALUE`` settings: {measure: {key: value}}, checked against the measures' signatures.
+    """``--param MEASURE.KEY=VALUE`` settings: {measure: {key: value}}, each checked by ``Measure.resolve``.
 
     VALUE is read as a Python literal (3, 0.5, None, True, "max", (1, 2)), else taken as a string.
     """
@@ -173,19 +173,14 @@ def parse_params(specs: list[str], names: list[str]) -> dict[str, dict]:
         entry = measure_registry.get(name)
         if name not in names:
             raise measure_registry.MeasureError(f"--param {spec!r}: measure '{name}' is not among those scored")
-        if key not in entry.params:
-            known = ", ".join(entry.params) or "none"
-            raise measure_registry.MeasureError(f"--param {spec!r}: measure '{name}' has no parameter {key!r} "
-                                                f"(parameters: {known})")
         try:
             value = ast.literal_eval(text)
         except (ValueError, SyntaxError):
             value = text
-        default = entry.params[key]
-        kinds = {bool: (bool,), int: (int, float), float: (int, float), str: (str,)}.get(type(default))
-        if kinds and value is not None and (not isinstance(value, kinds) or isinstance(value, bool) != (kinds == (bool,))):
-            raise measure_registry.MeasureError(f"--param {spec!r}: measure '{name}' expects {key} like its default "
-                                                f"{default!r}, got {value!r}")
+        try:
+            entry.resolve({key: value})
+        except measure_registry.MeasureError as exc:
+            raise measure_registry.MeasureError(f"--param {spec!r}: {exc}") from None
         out.setdefault(name, {})[key] = value
     return out
 

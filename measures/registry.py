@@ -31,10 +31,25 @@ class Measure:
     origin: str = ""
     stochastic: bool = True
 
+    def resolve(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Its parameters: the defaults updated by ``overrides``, each checked: a known name, and a value of
+        its default's kind (a number for a number, a bool for a bool, a string or an int for a string, as a
+        layer is a name or an index; None always)."""
+        params = dict(self.params)
+        for key, value in (overrides or {}).items():
+            if key not in self.params:
+                known = ", ".join(self.params) or "none"
+                raise MeasureError(f"measure '{self.name}' has no parameter {key!r} (parameters: {known})")
+            default = self.params[key]
+            kinds = {bool: (bool,), int: (int, float), float: (int, float), str: (str, int)}.get(type(default))
+            if kinds and value is not None and (not isinstance(value, kinds)
+                                                or isinstance(value, bool) != (kinds == (bool,))):
+                raise MeasureError(f"measure '{self.name}' expects {key} like its default {default!r}, got {value!r}")
+            params[key] = value
+        return params
+
     def __call__(self, view, **params) -> float:
-        unknown = set(params) - set(self.params)
-        if unknown:
-            raise MeasureError(f"measure '{self.name}' has no parameter {sorted(unknown)[0]!r}")
+        params = self.resolve(params)
         with view.running(self.name):  # view.rng() draws this measure's stream
             return self.fn(view, **params)
 

@@ -14,6 +14,7 @@ import torch
 
 import measures
 from benchmark import cli
+from benchmark.pipeline import parse_params
 from benchmark.running.runner import model_view, prepare
 from measures.registry import _REGISTRY
 from task_loaders import load_task
@@ -96,9 +97,9 @@ def test_select_all_families_and_did_you_mean():
 
 def test_param_is_checked_against_the_signature_and_keys_the_store(embedded_zoo):
     names = ["inverse_margin", "silhouette"]
-    assert cli._params(["inverse_margin.percentile=20", "silhouette.pool='max'", "silhouette.n=None"], names) == {
+    assert parse_params(["inverse_margin.percentile=20", "silhouette.pool='max'", "silhouette.n=None"], names) == {
         "inverse_margin": {"percentile": 20}, "silhouette": {"pool": "max", "n": None}}
-    assert cli._params(["silhouette.pool=avg"], names) == {"silhouette": {"pool": "avg"}}  # a bare string
+    assert parse_params(["silhouette.pool=avg"], names) == {"silhouette": {"pool": "avg"}}  # a bare string
     for spec, message in [("inverse_margin.gamma=2", "has no parameter 'gamma' \\(parameters: n, batch_size, "),
                           ("percentile=2", "write MEASURE.KEY=VALUE"),
                           ("silhouete.n=3", "did you mean 'silhouette'"),
@@ -106,9 +107,9 @@ def test_param_is_checked_against_the_signature_and_keys_the_store(embedded_zoo)
                           ("inverse_margin.percentile=high", "expects percentile like its default 10.0, got 'high'"),
                           ("inverse_margin.percentile=True", "expects percentile like its default 10.0, got True")]:
         with pytest.raises(measures.MeasureError, match=message):
-            cli._params([spec], names)
+            parse_params([spec], names)
     task = load_task(embedded_zoo("digits-bn"))
-    default, changed = prepare(task, names), prepare(task, names, cli._params(["inverse_margin.percentile=20"], names))
+    default, changed = prepare(task, names), prepare(task, names, parse_params(["inverse_margin.percentile=20"], names))
     assert default.measures["inverse_margin"] != changed.measures["inverse_margin"]
     assert default.measures["silhouette"] == changed.measures["silhouette"]
     assert changed.params["inverse_margin"]["percentile"] == 20

@@ -259,7 +259,7 @@ def test_bad_layers_give_clear_errors():
     n = len(view.layer_names)
     with pytest.raises(MeasureError, match=f"model 3: layer index {n} is out of range"):
         measures.get("silhouette")(view, layer=n)
-    with pytest.raises(MeasureError, match="a layer is one of first, middle, last"):
+    with pytest.raises(MeasureError, match="'hoyer_sparsity' expects layer like its default 'all', got 1.5"):
         measures.get("hoyer_sparsity")(view, layer=1.5)
     with pytest.raises(MeasureError, match="no layer 'bogus'"):
         layer_statistics(view, layers=["bogus"])

@@ -195,17 +195,8 @@ class RunReport:
 
 
 def measure_settings(names: list[str], overrides: dict[str, dict] | None = None) -> dict[str, dict]:
-    """Each measure's parameters: its defaults updated by ``overrides``."""
-    out = {}
-    for name in names:
-        entry = measure_registry.get(name)
-        params = dict(entry.params)
-        for key, value in (overrides or {}).get(name, {}).items():
-            if key not in entry.params:
-                raise measure_registry.MeasureError(f"measure '{name}' has no parameter {key!r}")
-            params[key] = value
-        out[name] = params
-    return out
+    """Each measure's parameters: its defaults updated by ``overrides``, checked (``Measure.resolve``)."""
+    return {name: measure_registry.get(name).resolve((overrides or {}).get(name)) for name in names}
 
 
 def prepare(task: Task, names: list[str], overrides: dict[str, dict] | None = None, repeats: int = 1) -> TaskRun:
