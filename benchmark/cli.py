@@ -32,7 +32,8 @@ from task_loaders.pinned import PINNED_FINGERPRINTS, pinned_zoo
 from task_loaders.replicates import read_replicate_set
 from task_loaders.zoo import DEFAULT_ZOOS, RECIPES, get_recipe, zoo_cache_dir
 
-from .bootstrap import INTERVAL_METHOD, TEST_METHOD, paired_test
+from .scores.comparisons import TEST_METHOD, paired_test
+from .scores.intervals import INTERVAL_METHOD
 from .executor import DEFAULT_BUDGET_S, LocalExecutor, make_executor
 from .leaderboard import PUBLISHED_NOTE, make_leaderboard, safe_filename
 from .noise_ceiling import REPLICATE_ROW, SPLIT_HALF_ROW, replicate_set_ceiling, task_noise_ceiling
@@ -43,7 +44,7 @@ from .plugins import load_plugin
 from .predict_files import read_predict, write_predict
 from .repeats import summarize
 from .runner import Failure, MeasureFailure, final_values, prepare, run_measures
-from .scoring import PredictionError, TaskArrays, evaluate
+from .scores.scoring import PredictionError, TaskArrays, evaluate
 from .store import ResultStore, StoreError, task_fingerprint
 from .studies.cli import add_study_parsers
 from .studies.common import StudyError

@@ -15,7 +15,7 @@ from benchmark import pgdl_data
 from benchmark.cli import main
 from benchmark.pgdl_data import ARCHIVES, DataError, fetch_archive, find_tasks
 from benchmark.safe_unzip import UnzipError, safe_unzip
-from benchmark.scoring import evaluate
+from benchmark.scores.scoring import evaluate
 from task_loaders import load_task
 
 

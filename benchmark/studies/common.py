@@ -31,7 +31,7 @@ from task_loaders import load_task
 from task_loaders.zoo import get_recipe, zoo_cache_dir
 
 from ..executor import Emitter, Job, LocalExecutor, PartResult, SerialExecutor
-from ..scoring import TaskArrays, conditional_mutual_information, kendall_tau
+from ..scores.scoring import TaskArrays, conditional_mutual_information, kendall_tau
 from ..store import ResultStore, params_key, task_fingerprint
 from ..zoo_builder import build_zoo
 
