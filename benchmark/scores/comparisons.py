@@ -5,16 +5,16 @@ Every estimate here is an ``Estimate``: a point value and its B bootstrap replic
 resample of the gaps and, for measures with the same number of repeats, the same drawn repeat: the
 difference of two measures, d*_b = theta*_b(A) - theta*_b(B), is paired on both.
 
-* ``paired_difference``: the difference d_hat = theta_hat(A) - theta_hat(B), its basic bootstrap interval
-  [2 d_hat - q*_{1-a/2}, 2 d_hat - q*_{a/2}], and the two-sided p-value of that interval's inversion,
-  p = min(1, 2 min(#{d*_b >= 2 d_hat} + 1, #{d*_b <= 2 d_hat} + 1) / (B + 1)): the smallest level at which
-  the basic interval of the difference excludes 0 (a centred test, not the raw percentile of d* at 0).
+* ``paired_difference``: the difference d_hat = theta_hat(A) - theta_hat(B), its centred bootstrap interval
+  [d_hat - q_{1-a/2}(T*), d_hat - q_{a/2}(T*)] with T*_b = d*_b - mean(d*), and the two-sided p of that
+  interval's inversion, p = min(1, 2 min(#{T* >= d_hat} + 1, #{T* <= d_hat} + 1) / (B + 1)): the null
+  distribution is the bootstrap distribution centred at 0, not the raw percentile of d* at 0.
 * ``holm``: Holm's step-down adjustment of a family of p-values (controls the family-wise error).
 * ``compare_with_best``: every measure against the one with the best point estimate; the family of those
   m - 1 tests is Holm-adjusted, and "tied" means not separated after the correction.
 * ``best_set``: a confidence set for the best measure, which takes care of the best having been picked on
-  the same data: measure m is left out only if some j beats it, by the one-sided basic test of
-  theta_j > theta_m (p = (#{d*_b >= 2 d_hat} + 1) / (B + 1)), Holm-adjusted over all ordered pairs. The
+  the same data: measure m is left out only if some j beats it, by the one-sided centred test of
+  theta_j > theta_m (p = (#{T*_b >= d_hat} + 1) / (B + 1)), Holm-adjusted over all ordered pairs. The
   truly best measure is left out only by a false rejection, so it is in the set with probability >= 95%.
 * ``average_estimates``: the mean over tasks (the suite-level task-averaged score): the points' mean and
   the replicates' mean, each task's test set resampled independently (each task's resamples are seeded by
@@ -32,7 +32,7 @@ import numpy as np
 from .intervals import ALPHA, score_draws
 from .resampling import task_seed
 
-TEST_METHOD = ("paired basic bootstrap over joint test resamples and drawn repeats (the same draws for every measure "
+TEST_METHOD = ("paired centred bootstrap over joint test resamples and drawn repeats (the same draws for every measure "
                "of a task); Holm-adjusted p against the best; tied = not separated after Holm")
 LOWER_IS_BETTER = {"robust_sign_error"}
 
@@ -48,27 +48,32 @@ def estimate(draws, score: str = "cmi") -> Estimate:
     return Estimate(draws.point[score], np.asarray(draws.draws[score], dtype=np.float64))
 
 
-def paired_difference(a: Estimate, b: Estimate, alpha: float = ALPHA) -> dict:
-    """``{"difference", "interval", "p_value"}`` of theta(a) - theta(b), paired on the replicates."""
-    d_hat = a.point - b.point
+def _differences(a: Estimate, b: Estimate) -> tuple[float, np.ndarray]:
+    """d_hat and the replicates' deviations T*_b = d*_b - mean(d*) (NaN replicates left out)."""
     d = a.draws - b.draws
     d = d[~np.isnan(d)]
-    if math.isnan(d_hat) or len(d) == 0:
+    return a.point - b.point, d - d.mean() if len(d) else d
+
+
+def paired_difference(a: Estimate, b: Estimate, alpha: float = ALPHA) -> dict:
+    """``{"difference", "interval", "p_value"}`` of theta(a) - theta(b), paired on the replicates: the
+    centred interval [d_hat - q*_{1-a/2}, d_hat - q*_{a/2}] of T* = d* - mean(d*), and the two-sided
+    p = min(1, 2 min(#{T* >= d_hat} + 1, #{T* <= d_hat} + 1) / (B + 1))."""
+    d_hat, t = _differences(a, b)
+    if math.isnan(d_hat) or len(t) == 0:
         return {"difference": float("nan"), "interval": (float("nan"), float("nan")), "p_value": float("nan")}
-    q_lo, q_hi = np.quantile(d, [alpha / 2, 1 - alpha / 2])
-    above, below = np.sum(d >= 2 * d_hat), np.sum(d <= 2 * d_hat)
-    p = float(min(1.0, 2 * (min(above, below) + 1) / (len(d) + 1)))
-    return {"difference": float(d_hat), "interval": (float(2 * d_hat - q_hi), float(2 * d_hat - q_lo)), "p_value": p}
+    q_lo, q_hi = np.quantile(t, [alpha / 2, 1 - alpha / 2])
+    above, below = np.sum(t >= d_hat), np.sum(t <= d_hat)
+    p = float(min(1.0, 2 * (min(above, below) + 1) / (len(t) + 1)))
+    return {"difference": float(d_hat), "interval": (float(d_hat - q_hi), float(d_hat - q_lo)), "p_value": p}
 
 
 def one_sided_p(a: Estimate, b: Estimate) -> float:
-    """p of the one-sided basic test of theta(a) > theta(b): (#{d*_b >= 2 d_hat} + 1) / (B + 1)."""
-    d_hat = a.point - b.point
-    d = a.draws - b.draws
-    d = d[~np.isnan(d)]
-    if math.isnan(d_hat) or len(d) == 0:
+    """p of the one-sided centred test of theta(a) > theta(b): (#{T* >= d_hat} + 1) / (B + 1)."""
+    d_hat, t = _differences(a, b)
+    if math.isnan(d_hat) or len(t) == 0:
         return 1.0
-    return float((np.sum(d >= 2 * d_hat) + 1) / (len(d) + 1))
+    return float((np.sum(t >= d_hat) + 1) / (len(t) + 1))
 
 
 def holm(p_values: dict) -> dict:
@@ -100,9 +105,9 @@ def best_set(estimates: dict[str, Estimate], score: str = "cmi", alpha: float = 
 class Comparison:
     best: str
     p_value: float  # Holm-adjusted over the comparisons with the best; 1.0 for the best itself
-    p_raw: float  # the two-sided basic-bootstrap p before the correction
+    p_raw: float  # the two-sided centred-bootstrap p before the correction
     difference: float  # best's score minus this one's (fraction)
-    difference_interval: tuple[float, float]  # 95% basic bootstrap interval of the difference
+    difference_interval: tuple[float, float]  # 95% centred bootstrap interval of the difference
     tied: bool  # not separated from the best after Holm
     in_best_set: bool  # in the 95% confidence set of the best measure
 

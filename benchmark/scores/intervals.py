@@ -15,15 +15,19 @@ the test set the gaps were measured on. The bootstrap replicate b combines both:
   mean over K repeats (a plain pick of r_b would give a single repeat's sigma^2; the mean over K repeats
   drawn with replacement, (K - 1) / K of it: a third short with K = 3).
 
-The interval is the BASIC (centred) bootstrap interval [2 theta_hat - q*_{0.975}, 2 theta_hat - q*_{0.025}]
-(``VERDICT_INTERVAL_METHOD``), clipped to the score's range. Why basic: noise in the gaps scrambles their
-order, so a score against measured gaps is biased towards "no relation" compared with the score against
-the true gaps, and the bootstrap adds the same kind of noise once more; the percentile interval would
-carry that bias twice, the basic interval reflects it back (it estimates theta - theta_hat by
-theta_hat - theta*). BCa would need a jackknife over the test samples for every measure, and a
-studentized interval a nested bootstrap per resample, for scores whose bootstrap distribution is
-discrete and skewed; the basic interval's coverage is checked by simulation instead
-(docs/verdict_statistics.md, ``python -m scripts.simulate_intervals``).
+The interval is the CENTRED bootstrap interval [theta_hat - (q*_{0.975} - mean*), theta_hat - (q*_{0.025} -
+mean*)] (``VERDICT_INTERVAL_METHOD``; the replicates' spread about their own mean, reflected about the
+estimate), clipped to the score's range. Its estimand is the expected score against gaps measured on a
+test set of the task's size: noise in the gaps scrambles their order, so every score against measured gaps
+is attenuated towards "no relation" compared with the score against the (unobservable) true gaps, and by
+a lot on the shipped zoos, whose gap noise is comparable to the gaps' spread. A test-set bootstrap
+cannot undo that attenuation: the attenuation is strongly non-linear in the noise, so the bootstrap's
+extra noise moves the replicates by much less than the first dose moved the estimate; the BASIC interval
+(``method="basic"``, [2 theta_hat - q*_hi, 2 theta_hat - q*_lo]), which adds that move back as a bias
+correction, covers neither estimand (docs/verdict_statistics.md, ``python -m scripts.simulate_intervals``).
+BCa would need a jackknife over the test samples per measure, a studentized interval a nested bootstrap,
+for replicates that are discrete and skewed; the centred interval's coverage is checked by simulation.
+The noise ceilings (``noise_ceiling``) say how far the attenuation goes on a task.
 
 A deterministic measure (K = 1) thus gets a non-zero-width interval from the gap noise alone. A task
 without per-sample correctness (the PGDL tasks) has no gap resamples: there only the repeats vary
@@ -48,8 +52,8 @@ from .robust import robust_batch
 LEVEL = 0.95
 ALPHA = 0.05
 INTERVAL_METHOD = "Student t over repeats (mean +- t_{0.975,K-1} s/sqrt(K)); a deterministic measure's is its value"
-VERDICT_INTERVAL_METHOD = ("basic bootstrap 95% (2 x estimate - 97.5th/2.5th percentiles) over 1000 joint test-set "
-                           "resamples of the gaps, each with a drawn repeat (residual scaled by 1/sqrt(K-1))")
+VERDICT_INTERVAL_METHOD = ("centred bootstrap 95% (estimate - (97.5th/2.5th percentile - mean) of 1000 joint test-set "
+                           "resamples of the gaps x drawn repeats): the expected score at this test-set size")
 SCORES = ("cmi", "kendall_tau", "psi", "robust_sign_error")
 RANGES = {"cmi": (0.0, 1.0000000000032), "kendall_tau": (-1.0, 1.0), "psi": (-1.0, 1.0), "robust_sign_error": (0.0, 1.0)}
 
@@ -105,6 +109,20 @@ def score_rows(preds, gaps, arrays, sign: int = 1, scores=SCORES, test_size: int
     return out
 
 
+def score_pairs(preds, gaps, arrays, sign: int = 1, scores=SCORES, test_size: int | None = None) -> dict[str, np.ndarray]:
+    """Every score of row r of ``preds`` against row r of ``gaps`` (numpy broadcasting of rows): {score: (R,)}."""
+    out = {}
+    if "cmi" in scores:
+        out["cmi"] = cmi_batch(preds, gaps, arrays).cmi
+    if "kendall_tau" in scores:
+        out["kendall_tau"] = kendall_tau_batch(preds, gaps)
+    if "psi" in scores:
+        out["psi"] = granulated_kendall_batch(preds, gaps, arrays)["psi"]
+    if "robust_sign_error" in scores:
+        out["robust_sign_error"] = robust_batch(preds, gaps, arrays, sign, test_size)
+    return out
+
+
 def repeat_draws(repeats: int, resamples: int, *identity: str) -> np.ndarray:
     """(resamples,) repeat indices, seeded by the task's identity and K: measures with K repeats share them."""
     rng = np.random.default_rng(task_seed("repeat-draws", str(repeats), *identity))
@@ -136,8 +154,8 @@ class ScoreDraws:
 
 
 def score_draws(preds, arrays, gap_resamples=None, identity: tuple[str, ...] = (), sign: int = 1,
-                resamples: int | None = None, scores=SCORES, level: float = LEVEL) -> ScoreDraws:
-    """``ScoreDraws`` of a measure's repeats ``preds`` (K, N) on a task, with its basic intervals.
+                resamples: int | None = None, scores=SCORES, level: float = LEVEL, method: str = "centred") -> ScoreDraws:
+    """``ScoreDraws`` of a measure's repeats ``preds`` (K, N) on a task, with its intervals (``method``).
 
     ``gap_resamples`` (B, N): the task's joint gap resamples (``resampling``), the same array for every
     measure of the task; None where the task has none (then ``resamples`` replicates of the repeats
@@ -156,19 +174,27 @@ def score_draws(preds, arrays, gap_resamples=None, identity: tuple[str, ...] = (
     draws = repeat_draws(k, b, *identity)
     out = ScoreDraws(point, {s: combine_repeats(v, draws) for s, v in per_row.items()},
                      {s: v[0] for s, v in measured.items()}, k, gap_resamples is not None)
-    out.intervals = {s: basic_interval(out.point[s], out.draws[s], level, RANGES.get(s)) for s in out.point}
+    out.intervals = {s: bootstrap_interval(out.point[s], out.draws[s], level, RANGES.get(s), method) for s in out.point}
     return out
 
 
-def basic_interval(point: float, draws: np.ndarray, level: float = LEVEL,
-                   bounds: tuple[float, float] | None = None) -> tuple[float, float] | None:
-    """The basic bootstrap interval [2 point - q_hi, 2 point - q_lo] at ``level`` (None where undefined),
-    clipped to ``bounds``. Replicates where the score is undefined (NaN) are left out."""
+def bootstrap_interval(point: float, draws: np.ndarray, level: float = LEVEL, bounds: tuple[float, float] | None = None,
+                       method: str = "centred") -> tuple[float, float] | None:
+    """The interval of a score from its estimate and bootstrap replicates (NaN replicates left out), clipped
+    to ``bounds``; None where undefined.
+
+    ``"centred"`` (the default): the replicates' spread about their own mean, reflected about the estimate,
+    [point - (q_hi - mean*), point - (q_lo - mean*)]: an interval for the expected score at the task's
+    test-set size. ``"basic"``: [2 point - q_hi, 2 point - q_lo], which also moves it by the estimated bias
+    point - mean* (the bootstrap's estimate of the gap noise's effect)."""
     finite = draws[~np.isnan(draws)]
     if math.isnan(point) or len(finite) == 0:
         return None
     q_lo, q_hi = np.quantile(finite, [(1 - level) / 2, (1 + level) / 2])
-    low, high = 2 * point - q_hi, 2 * point - q_lo
+    centre = 2 * point if method == "basic" else point + float(finite.mean())
+    if method not in ("basic", "centred"):
+        raise ValueError(f"unknown interval method {method!r} (basic or centred)")
+    low, high = centre - q_hi, centre - q_lo
     if bounds is not None:
         low, high = min(max(low, bounds[0]), bounds[1]), min(max(high, bounds[0]), bounds[1])
     return float(low), float(high)
