@@ -39,7 +39,7 @@ from .running.executor import DEFAULT_BUDGET_S, LocalExecutor
 from .running.provenance import provenance, task_provenance
 from .running.runner import Failure, MeasureFailure
 from .running.store import ResultStore, StoreError, task_fingerprint
-from .scoring import PredictionError, evaluate
+from .scores.scoring import PredictionError, evaluate
 from .studies.cli import add_study_parsers
 from .studies.common import StudyError
 

@@ -3,7 +3,7 @@
 A zoo's gaps are measured on a finite test set. ``gap_noise_ceiling`` splits the test set into two
 random halves many times and scores the gap measured on one half (train accuracy minus accuracy on
 half A) as a "measure" of the gap measured on the other half (half B), with the official CMI and
-Kendall's tau of ``benchmark.scoring``; the ceiling is the mean over splits. A measure that predicted
+Kendall's tau of ``benchmark.scores``; the ceiling is the mean over splits. A measure that predicted
 the half-B gaps better than half A's own gaps would be fitting test-set noise.
 
 ``replicate_ceiling`` does the same across training seeds: one replicate's gaps as the measure of
@@ -11,14 +11,12 @@ another's, over all ordered pairs of replicates, which says how much of the gap 
 alone determine.
 
 The gaps of all splits come from one matrix product of the models' per-sample correctness with the
-split masks, and all splits are scored at once: the CMI with ``scoring``'s sign cells and 2x2 tables
-(one more bincount axis for the split), tau-b from sign matrices; a test checks both against a loop of
-``scoring.conditional_mutual_information`` and ``scoring.kendall_tau`` (scipy).
+split masks, and all splits are scored at once by the batched kernels ``scores.cmi.cmi_batch`` and
+``scores.kendall.kendall_tau_batch``; a test checks both against a loop of the official scorer and scipy.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
@@ -26,7 +24,9 @@ import numpy as np
 from task_loaders import Task, TaskFormatError
 from task_loaders.zoo import CORRECTNESS_FILES, read_correctness
 
-from .scoring import TaskArrays, _slice_scores, conditioning_sets
+from .scores.cmi import cmi_batch
+from .scores.kendall import kendall_tau_batch
+from .scores.scoring import TaskArrays
 
 SPLIT_HALF_ROW = "gap noise ceiling"
 REPLICATE_ROW = "replicate gap ceiling"
@@ -52,52 +52,12 @@ def split_half_gaps(train_acc: np.ndarray, correct: np.ndarray, halves: np.ndarr
     return train_acc[None, :] - acc_a, train_acc[None, :] - acc_b
 
 
-def batched_cmi_conditions(predictions: np.ndarray, targets: np.ndarray, arrays: TaskArrays) -> dict[str, np.ndarray]:
-    """``scoring.cmi_conditions`` of many (predictions, gaps) rows at once: per conditioning pair ("h1|h2"),
-    the (rows,) scores of ``predictions[r]`` as a measure of the gaps ``targets[r]`` on the task's grid.
-
-    The same ordered-pair sign cells and 2x2 tables as ``scoring``, with the row as one more bincount
-    axis, and ``scoring._slice_scores`` on the stacked tables.
-    """
-    rows, n = predictions.shape
-    gap_up = (targets[:, :, None] > targets[:, None, :]).reshape(rows, n * n)
-    pred_up = (predictions[:, :, None] > predictions[:, None, :]).reshape(rows, n * n)
-    cells = 2 * gap_up.astype(np.int64) + pred_up
-    codes, names = arrays.pair_codes(), arrays.names
-    row_index = np.arange(rows)[:, None]
-    if len(names) < 2:
-        size = arrays.sizes[names[0]] ** 2 if names else 1
-        index = (row_index * size + (codes[names[0]][None, :] if names else 0)) * 4 + cells
-        tables = np.bincount(index.ravel(), minlength=rows * size * 4).reshape(-1, 4).astype(np.float64)
-        return {"|".join(names): _slice_scores(tables, np.arange(rows) * size)}
-    out = {}
-    for h1, h2 in itertools.combinations(names, 2):
-        s1, s2 = arrays.sizes[h1] ** 2, arrays.sizes[h2] ** 2
-        index = ((row_index * s1 + codes[h1][None, :]) * s2 + codes[h2][None, :]) * 4 + cells
-        counts = np.bincount(index.ravel(), minlength=rows * s1 * s2 * 4).reshape(rows, s1, s2, 4)
-        for pair, table in (((h1, h2), counts), ((h2, h1), counts.transpose(0, 2, 1, 3))):
-            flat = np.ascontiguousarray(table).reshape(-1, 4).astype(np.float64)
-            out["|".join(pair)] = _slice_scores(flat, np.arange(rows) * s1 * s2)
-    return {"|".join(pair): out["|".join(pair)] for pair in conditioning_sets(names)}
-
-
-def batched_kendall_tau(predictions: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Kendall's tau-b of each row pair (as ``scoring.kendall_tau``), NaN where a row is constant."""
-    dx = np.sign(predictions[:, :, None] - predictions[:, None, :])
-    dy = np.sign(targets[:, :, None] - targets[:, None, :])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (dx * dy).sum(axis=(1, 2)) / np.sqrt((dx * dx).sum(axis=(1, 2)) * (dy * dy).sum(axis=(1, 2)))
-
-
 def agreement_rows(arrays: TaskArrays, predictions: np.ndarray, targets: np.ndarray) -> dict[str, np.ndarray]:
     """Per row r, the CMI (minimum over conditioning pairs, NaN pairs left out) and tau of ``predictions[r]``
-    as a measure of the gaps ``targets[r]``; ``"conditions"``: per pair, the (rows,) scores."""
-    per_pair = batched_cmi_conditions(predictions, targets, arrays)
-    stacked = np.stack(list(per_pair.values()))
-    with np.errstate(invalid="ignore"):
-        all_nan = np.isnan(stacked).all(axis=0)
-        cmis = np.where(all_nan, np.nan, np.nanmin(np.where(np.isnan(stacked), np.inf, stacked), axis=0))
-    return {"cmi": cmis, "kendall_tau": batched_kendall_tau(predictions, targets), "conditions": per_pair}
+    as a measure of the gaps ``targets[r]``; ``"conditions"``: per pair ("h1|h2"), the (rows,) scores."""
+    batch = cmi_batch(predictions, targets, arrays)
+    return {"cmi": batch.cmi, "kendall_tau": kendall_tau_batch(predictions, targets),
+            "conditions": {"|".join(c): v for c, v in batch.conditions.items()}}
 
 
 def agreement(arrays: TaskArrays, predictions: np.ndarray, targets: np.ndarray) -> dict:
@@ -147,19 +107,29 @@ def replicate_ceiling(arrays: TaskArrays, replicate_gaps: np.ndarray) -> dict:
     return out
 
 
-def task_noise_ceiling(task: Task, n_splits: int = DEFAULT_SPLITS, seed: int = 0) -> dict | None:
-    """The split-half ceiling of a task whose models carry per-sample test correctness (in-house zoos),
-    else None. The files must agree with the recorded test accuracies."""
-    correct = read_correctness(task.path, task.model_ids, "test")
+def checked_correctness(task: Task, split: str = "test") -> np.ndarray | None:
+    """Per-sample correctness (models, samples) of a task's models on ``split`` (in-house zoos), else None;
+    the files must agree with the recorded accuracies (one clear error naming the file otherwise)."""
+    correct = read_correctness(task.path, task.model_ids, split)
     if correct is None:
         return None
-    recorded = np.array([task.test_acc(m) for m in task.model_ids])
+    accuracy = task.test_acc if split == "test" else task.train_acc
+    recorded = np.array([accuracy(m) for m in task.model_ids])
     off = np.flatnonzero(np.abs(correct.mean(axis=1) - recorded) > 1e-9)
     if len(off):
         model_id = task.model_ids[off[0]]
-        raise TaskFormatError(f"{task.model_dir(model_id) / CORRECTNESS_FILES['test']}: accuracy "
-                              f"{correct[off[0]].mean():.6f} differs from the recorded test accuracy "
+        raise TaskFormatError(f"{task.model_dir(model_id) / CORRECTNESS_FILES[split]}: accuracy "
+                              f"{correct[off[0]].mean():.6f} differs from the recorded {split} accuracy "
                               f"{recorded[off[0]]:.6f}")
+    return correct
+
+
+def task_noise_ceiling(task: Task, n_splits: int = DEFAULT_SPLITS, seed: int = 0) -> dict | None:
+    """The split-half ceiling of a task whose models carry per-sample test correctness (in-house zoos),
+    else None. The files must agree with the recorded test accuracies."""
+    correct = checked_correctness(task, "test")
+    if correct is None:
+        return None
     train_acc = np.array([task.train_acc(m) for m in task.model_ids])
     return gap_noise_ceiling(TaskArrays.from_task(task), train_acc, correct, n_splits, seed)
 

@@ -19,7 +19,8 @@ from task_loaders.pinned import pinned_zoo
 from task_loaders.replicates import read_replicate_set
 from task_loaders.zoo import RECIPES
 
-from .bootstrap import INTERVAL_METHOD, TEST_METHOD, paired_test
+from .scores.comparisons import TEST_METHOD, paired_test
+from .scores.intervals import INTERVAL_METHOD
 from .data.zoo_builder import build_zoo, default_zoo_paths
 from .leaderboard import collect
 from .noise_ceiling import replicate_set_ceiling, task_noise_ceiling
@@ -30,7 +31,7 @@ from .running.provenance import provenance, task_provenance
 from .running.runner import LOST, Failure, prepare, run_measures
 from .running.store import ResultStore
 from .running.submission import submission_dir
-from .scoring import PredictionError
+from .scores.scoring import PredictionError
 
 DEFAULT_REPEATS = 3
 

@@ -17,8 +17,8 @@ import math
 
 import numpy as np
 
-from .bootstrap import INTERVAL_METHOD, LEVEL, t_interval
-from .robust import robust_from_repeats
+from .scores.intervals import INTERVAL_METHOD, LEVEL, t_interval
+from .scores.robust import robust_from_repeats
 
 INTERVAL_KEYS = ("cmi", "kendall_tau", "psi", "robust_sign_error")
 

@@ -1,6 +1,6 @@
 """A plain-loop transcription of the official PGDL CMI algorithm, step by step as SCORING.md states it.
 
-It exists to check and to time ``benchmark.scoring`` against: dictionaries and Python loops over all
+It exists to check and to time ``benchmark.scores`` against: dictionaries and Python loops over all
 N^2 ordered model pairs for every ordered pair of hyperparameters, like the competition's scorer.
 Hyperparameter values are compared canonically (see ``task_loaders.canonical``); on well-typed data
 that is what the official string comparison does too.

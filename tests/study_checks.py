@@ -165,7 +165,7 @@ def check_training(out: Path, zoo_name: str) -> dict:
 
 
 def check_layers(out: Path, zoo_name: str) -> dict:
-    from benchmark.scoring import conditional_mutual_information
+    from benchmark.scores.scoring import conditional_mutual_information
 
     data = results(out)
     task = zoo(zoo_name)

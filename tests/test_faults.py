@@ -26,7 +26,7 @@ import torch
 import benchmark
 from benchmark.cli import main
 from benchmark.running.runner import MeasureFailure, finite_value
-from benchmark.scoring import TaskArrays, conditional_mutual_information
+from benchmark.scores.scoring import TaskArrays, conditional_mutual_information
 from benchmark.running.store import ResultStore
 from task_loaders import TaskFormatError, load_task
 

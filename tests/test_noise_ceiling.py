@@ -11,10 +11,10 @@ from scipy.stats import kendalltau
 
 from benchmark.cli import main
 from benchmark.noise_ceiling import (
-    batched_kendall_tau, gap_noise_ceiling, random_halves, replicate_ceiling, split_half_gaps, task_noise_ceiling,
+    gap_noise_ceiling, random_halves, replicate_ceiling, split_half_gaps, task_noise_ceiling,
 )
 from tests.reference_cmi import reference_cmi
-from benchmark.scoring import TaskArrays
+from benchmark.scores.scoring import TaskArrays
 from task_loaders import TaskFormatError, load_task
 from task_loaders.pinned import pinned_zoo
 
@@ -93,13 +93,6 @@ def test_random_halves_and_split_gaps():
     a = halves[0]
     assert gap_a[0, 0] == pytest.approx(1 - correct[0, a].mean())
     assert gap_b[0, 0] == pytest.approx(1 - correct[0, ~a].mean())
-
-
-def test_batched_tau_is_scipys_with_ties():
-    rng = np.random.default_rng(0)
-    x, y = rng.integers(0, 4, size=(6, 15)).astype(float), rng.integers(0, 5, size=(6, 15)).astype(float)
-    expected = [kendalltau(a, b).statistic for a, b in zip(x, y)]
-    assert batched_kendall_tau(x, y) == pytest.approx(expected, abs=1e-12)
 
 
 def test_replicate_ceiling_matches_a_direct_loop():

@@ -15,7 +15,7 @@ from benchmark.data import pgdl_data
 from benchmark.cli import main
 from benchmark.data.pgdl_data import ARCHIVES, DataError, fetch_archive, find_tasks
 from benchmark.data.safe_unzip import UnzipError, safe_unzip
-from benchmark.scoring import evaluate
+from benchmark.scores.scoring import evaluate
 from task_loaders import load_task
 
 

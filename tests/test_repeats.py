@@ -13,7 +13,7 @@ import torch
 from scipy import stats
 
 import measures
-from benchmark.bootstrap import t_interval
+from benchmark.scores.intervals import t_interval
 from benchmark.cli import main
 from benchmark.repeats import summarize
 from benchmark.running.runner import prepare, run_measures, stored_repeats, stored_values

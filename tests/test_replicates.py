@@ -10,7 +10,7 @@ import pytest
 from benchmark.cli import main
 from benchmark.running.executor import SerialExecutor
 from benchmark.noise_ceiling import replicate_set_ceiling
-from benchmark.scoring import evaluate
+from benchmark.scores.scoring import evaluate
 from benchmark.data.zoo_builder import build_replicates, build_zoo
 from task_loaders import load_task
 from task_loaders.keras_weights import read_weights

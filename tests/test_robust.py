@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from benchmark.robust import cell_sign_errors, hoeffding_weight, robust_sign_error
-from benchmark.scoring import TaskArrays, evaluate
+from benchmark.scores.robust import cell_sign_errors, hoeffding_weight, robust_sign_error
+from benchmark.scores.scoring import TaskArrays, evaluate
 
 
 def grid_task(rows, gaps):

@@ -8,7 +8,7 @@ import pytest
 
 from scripts.perf.synthetic import synthetic_task
 from tests.reference_cmi import models_from_task, reference_cmi
-from benchmark.scoring import (
+from benchmark.scores.scoring import (
     PredictionError,
     TaskArrays,
     conditional_mutual_information,
@@ -167,7 +167,7 @@ def test_cell_kendall_taus_equal_scipy_on_random_cells():
     with ties in both variables, cells of one model and cells where tau is undefined."""
     from scipy.stats import kendalltau
 
-    from benchmark.scoring import cell_kendall_taus
+    from benchmark.scores.scoring import cell_kendall_taus
 
     rng = np.random.default_rng(4)
     cells = rng.integers(0, 12, 90)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from task_loaders import TaskFormatError, read_json
 
-from ..scoring import PredictionError, check_unique_models
+from ..scores.scoring import PredictionError, check_unique_models
 
 
 def write_predict(path: str | os.PathLike, predictions: dict[str, float]) -> Path:

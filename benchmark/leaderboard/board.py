@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..bootstrap import INTERVAL_METHOD, TEST_METHOD, t_interval
+from ..scores.comparisons import TEST_METHOD
+from ..scores.intervals import INTERVAL_METHOD, t_interval
 from ..noise_ceiling import REPLICATE_ROW, SPLIT_HALF_ROW
 from .published import PUBLISHED_SCORES, official_task
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import bootstrap, repeats, robust, scoring
+from .. import repeats
+from ..scores import cmi, comparisons, intervals, kendall, resampling, robust, scoring
 
 CACHE_FILE = ".leaderboard-cache.json"
 
@@ -22,7 +23,7 @@ def _code_key() -> str:
 
     h = hashlib.sha256()
     files = [*sorted(Path(__file__).parent.glob("*.py")),
-             *(Path(m.__file__) for m in (scoring, robust, repeats, bootstrap))]
+             *(Path(m.__file__) for m in (scoring, cmi, kendall, robust, intervals, comparisons, resampling, repeats))]
     for module_file in files:
         h.update(module_file.read_bytes())
     h.update(f"{np.__version__} {scipy.__version__} {matplotlib.__version__}".encode())

@@ -10,10 +10,10 @@ import numpy as np
 
 import measures as measure_registry
 
-from ..bootstrap import paired_test
+from ..scores.comparisons import paired_test
 from ..data.predict_files import write_predict
 from ..repeats import summarize
-from ..scoring import TaskArrays, evaluate
+from ..scores.scoring import TaskArrays, evaluate
 from .board import Cell, TaskInfo
 from .cache import ScoreCache
 from .files import PREDICTIONS, repeat_file, safe_filename
@@ -88,7 +88,7 @@ def collect(runs, store, names: list[str], out_dir: str | Path, cache: ScoreCach
 
 
 def compare_with_best(computed: Computed, cache: ScoreCache | None = None) -> dict[str, dict]:
-    """``bootstrap.paired_test`` of every measure scored on every task against the best one (the highest
+    """``scores.comparisons.paired_test`` of every measure scored on every task against the best one (the highest
     mean CMI over tasks), as JSON-ready dicts; cached on the fingerprints and every repeat's values."""
     complete = [n for n in computed.measures if all(computed.cells[n][t.name].scores for t in computed.tasks)]
     if not complete or not computed.tasks:

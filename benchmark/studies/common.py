@@ -30,7 +30,7 @@ from task_loaders import load_task
 from task_loaders.zoo import get_recipe, zoo_cache_dir
 
 from ..running.executor import Emitter, Job, LocalExecutor, PartResult, SerialExecutor, run_jobs
-from ..scoring import TaskArrays, conditional_mutual_information, kendall_tau
+from ..scores.scoring import TaskArrays, conditional_mutual_information, kendall_tau
 from ..running.store import ResultStore, params_key, task_fingerprint
 from ..data.zoo_builder import build_zoo
 

@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from tests.reference_cmi import reference_cmi
-from benchmark.scoring import conditional_mutual_information
+from benchmark.scores.scoring import conditional_mutual_information
 from .synthetic import TASK1_GRID, synthetic_task
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-# ``arrays`` below is a ``benchmark.scoring.TaskArrays`` (scoring imports this module, not the reverse).
+# ``arrays`` below is a ``scores.scoring.TaskArrays`` (scoring imports this module, not the reverse).
 
 
 def hoeffding_weight(gap_difference: np.ndarray, test_size: int) -> np.ndarray:
@@ -37,16 +37,11 @@ def hoeffding_weight(gap_difference: np.ndarray, test_size: int) -> np.ndarray:
     return np.maximum(psi - 0.5, 0.0)
 
 
-def cell_sign_errors(pred: np.ndarray, arrays: TaskArrays, sign: int = 1, test_size: int | None = None,
-                     min_ess: float = 0.0) -> dict[str, np.ndarray]:
-    """Per hyperparameter, the sign-error of each of its cells (kept cells only), vectorized.
-
-    Models with equal values of every hyperparameter are replicates of one configuration.
-    """
-    pred = sign * np.asarray(pred, dtype=np.float64)
-    gaps = arrays.gaps
+def _environments(arrays) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The model pairs (i, j) that differ in exactly one hyperparameter, each pair's cell (an unordered
+    pair of configurations, 0 .. C-1) and each cell's hyperparameter index (C,)."""
     names = arrays.names
-    n = len(pred)
+    n = len(arrays.keys)
     codes = np.stack([arrays.codes[h] for h in names], axis=1) if names else np.zeros((n, 0), np.int64)
     _, config = np.unique(codes, axis=0, return_inverse=True)
     config = config.ravel()
@@ -54,22 +49,65 @@ def cell_sign_errors(pred: np.ndarray, arrays: TaskArrays, sign: int = 1, test_s
     differs = codes[i] != codes[j]  # (pairs, H)
     one = differs.sum(axis=1) == 1
     i, j, hp = i[one], j[one], differs[one].argmax(axis=1)
-    loss = (1.0 - np.sign(pred[i] - pred[j]) * np.sign(gaps[i] - gaps[j])) / 2.0
-    weight = np.ones_like(loss) if test_size is None else hoeffding_weight(gaps[i] - gaps[j], test_size)
-    # a cell: an unordered pair of configurations
     lo, hi = np.minimum(config[i], config[j]), np.maximum(config[i], config[j])
-    cells, cell = np.unique(lo * (config.max() + 1) + hi, return_inverse=True)
+    cells, cell = np.unique(lo * (config.max() + 1 if n else 1) + hi, return_inverse=True)
     cell = cell.ravel()
-    total = np.bincount(cell, weight, len(cells))
-    squares = np.bincount(cell, weight**2, len(cells))
-    errors = np.bincount(cell, weight * loss, len(cells))
     cell_hp = np.zeros(len(cells), dtype=np.int64)
     cell_hp[cell] = hp
+    return i, j, cell, cell_hp
+
+
+def cell_sign_errors_batch(preds, gaps, arrays, sign: int = 1, test_size: int | None = None,
+                           min_ess: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sign-error of every cell for R row pairs of predictions (R, N) or (N,) and gaps (R, N) or (N,)
+    (numpy broadcasting of rows): ``(values (R, C), kept (R, C) bool, cell_hp (C,))``.
+
+    Models with equal values of every hyperparameter are replicates of one configuration.
+    """
+    preds = sign * np.atleast_2d(np.asarray(preds, dtype=np.float64))
+    gaps = np.atleast_2d(np.asarray(gaps, dtype=np.float64))
+    i, j, cell, cell_hp = _environments(arrays)
+    onehot = np.zeros((len(i), len(cell_hp)))
+    onehot[np.arange(len(i)), cell] = 1.0
+    dg = gaps[:, i] - gaps[:, j]
+    loss = (1.0 - np.sign(preds[:, i] - preds[:, j]) * np.sign(dg)) / 2.0
+    weight = np.ones((1, len(i))) if test_size is None else hoeffding_weight(dg, test_size)
+    total = weight @ onehot
+    squares = (weight**2) @ onehot
+    errors = (weight * loss) @ onehot
     with np.errstate(invalid="ignore", divide="ignore"):
         ess = np.where(total > 0, total**2 / np.where(squares > 0, squares, 1.0), 0.0)
-        value = errors / total
-    kept = (total > 0) & (ess >= min_ess)
-    return {h: value[kept & (cell_hp == k)] for k, h in enumerate(names)}
+        value = errors / np.where(total > 0, total, 1.0)
+    kept = np.broadcast_to((total > 0) & (ess >= min_ess), value.shape)
+    return value, kept, cell_hp
+
+
+def robust_batch(preds, gaps, arrays, sign: int = 1, test_size: int | None = None,
+                 min_ess: float = 0.0, cross: bool = False) -> np.ndarray:
+    """The robust sign-error (R,), max over hyperparameters of the mean over their kept cells, of each
+    row pair; NaN where no cell is kept. With ``cross``: (len(gaps), len(preds)), every prediction row
+    against every gap row."""
+    if cross:
+        rows = np.atleast_2d(np.asarray(preds, dtype=np.float64))
+        return np.stack([robust_batch(p, gaps, arrays, sign, test_size, min_ess) for p in rows], axis=1)
+    value, kept, cell_hp = cell_sign_errors_batch(preds, gaps, arrays, sign, test_size, min_ess)
+    per = []
+    for k in range(len(arrays.names)):
+        mask = kept & (cell_hp == k)[None, :]
+        counts = mask.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per.append(np.where(counts > 0, np.where(mask, value, 0.0).sum(axis=1) / np.maximum(counts, 1), -np.inf))
+    if not per:
+        return np.full(len(value), np.nan)
+    worst = np.max(np.stack(per), axis=0)
+    return np.where(np.isinf(worst), np.nan, worst)
+
+
+def cell_sign_errors(pred: np.ndarray, arrays, sign: int = 1, test_size: int | None = None,
+                     min_ess: float = 0.0) -> dict[str, np.ndarray]:
+    """Per hyperparameter, the sign-error of each of its cells (kept cells only), of one prediction vector."""
+    value, kept, cell_hp = cell_sign_errors_batch(pred, arrays.gaps, arrays, sign, test_size, min_ess)
+    return {h: value[0][kept[0] & (cell_hp == k)] for k, h in enumerate(arrays.names)}
 
 
 def _summary(values: np.ndarray) -> dict:
