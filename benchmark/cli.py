@@ -32,6 +32,7 @@ from .data.pgdl_data import DataError
 from .data.predict_files import read_predict
 from .data.zoo_builder import TRAIN_BUDGET_S, ZooBuildError, build_replicates, build_zoo
 from .leaderboard import PUBLISHED_NOTE, make_leaderboard
+from .leaderboard.text import pm_text, versus
 from .noise_ceiling import REPLICATE_ROW, SPLIT_HALF_ROW
 from .pipeline import DEFAULT_REPEATS, check_output_folder, computed as _computed, load_plugins as _load_plugins
 from .pipeline import reference_rows as _reference_rows, score_computed, task_path as _task_path
@@ -43,6 +44,16 @@ from .scores.scoring import PredictionError, evaluate
 from .studies.cli import add_study_parsers
 from .studies.common import StudyError
 
+# The table's legend: intervals, comparisons, orientation and the ceiling, as computed.
+LEGEND = ("CMI x100, tau, psi: the mean over {repeats} repeat(s) of each stochastic measure (deterministic ones once) "
+          "± half the width of a 95% interval over the gaps' joint test-set resamples and the repeats (centred "
+          "bootstrap; the expected score at this test-set size); tau and psi times the measure's sign, so positive "
+          "means it ranks the gaps the way it declares.\n"
+          "vs best: a paired bootstrap test against the task's best measure on the same resamples and repeats, "
+          "Holm-corrected over the task's measures; 'not separated' means these data cannot tell the two apart "
+          "(too little power), not that they are equal.\n"
+          "robust: worst-case sign-error over hyperparameters (Dziugaite et al. 2020; 0 best, 0.5 a coin flip); the "
+          "gap noise ceiling below is how well the gaps measured on half the test set predict the other half's.")
 EXIT_BAD_INPUT = 2
 EXIT_MEASURE_FAILED = 1
 EXIT_INTERNAL_ERROR = 3
@@ -74,23 +85,10 @@ def _fmt(value: float, scale: float = 1.0) -> str:
 
 
 def _pm(scores: dict, key: str, value: float, scale: float = 1.0) -> str:
-    """``value +- half-width`` of its interval over repeats (``+-?`` when there is none); ``scale`` may be
-    negative (a score shown in the measure's orientation), the half-width is not."""
-    text = _fmt(value, scale)
-    if text == "nan" or "intervals" not in scores:
-        return text
-    bounds = scores["intervals"].get(key)
-    if bounds is None:
-        return text + " +-?"
-    return f"{text} +-{(bounds[1] - bounds[0]) / 2 * abs(scale):.2f}"
-
-
-def _versus_best(comparison: dict | None) -> str:
-    if comparison is None:
-        return ""
-    if comparison["best"] == comparison.get("measure"):
-        return "best"
-    return f"{'tied' if comparison['tied_with_best'] else 'worse'} p={comparison['p_value']:.2f}"
+    """``text.pm_text`` of a score and its interval (none for ``evaluate``, which has no repeats or resamples)."""
+    if "intervals" not in scores:
+        return _fmt(value, scale)
+    return pm_text(value, scores["intervals"].get(key), scale=scale)
 
 
 def _print_table(rows: list[tuple[str, str, dict]]) -> None:
@@ -109,7 +107,7 @@ def _print_table(rows: list[tuple[str, str, dict]]) -> None:
                       _pm(scores, "kendall_tau", scores["kendall_tau"], sign),
                       _pm(scores, "psi", scores["granulated_kendall"]["psi"], sign),
                       _fmt(robust) if robust is not None else "nan",
-                      _versus_best(scores.get("comparison_with_best")), worst))
+                      versus(scores.get("comparison_with_best"), name), worst))
     heads = ("task", "measure", "CMI x100", "sign*tau", "sign*psi", "robust", "vs best", "worst conditioning pair")
     right = (False, False, True, True, True, True, False, False)
     if not any(c[6] for c in cells):  # no comparison (evaluate): no column
@@ -258,9 +256,7 @@ def _cmd_score(args) -> int:
         _print_replicate_summaries(replicate_sets)
         _print_fingerprints(out["provenance"]["tasks"])
         if written:
-            print(f"\nCMI, tau, psi: mean over {args.repeats} repeat(s) of each stochastic measure +- half the 95% "
-                  "t-interval; robust: worst-case sign-error over hyperparameters (Dziugaite et al. 2020; 0 best, "
-                  "0.5 a coin flip); vs best: paired bootstrap over models and repeats, tied when p >= 0.05.\n"
+            print("\n" + LEGEND.format(repeats=args.repeats) + "\n"
                   f".predict files written under {args.out}/<measure>/<task>.predict (repeat k >= 1 in "
                   f"<measure>/repeat-<k>/; {report.computed} results computed, {report.reused} reused from "
                   f"{store_path})", file=sys.stderr)

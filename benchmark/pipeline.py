@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 
 import measures as measure_registry
 from task_loaders import TaskFormatError, load_task
@@ -19,8 +18,8 @@ from task_loaders.pinned import pinned_zoo
 from task_loaders.replicates import read_replicate_set
 from task_loaders.zoo import RECIPES
 
-from .scores.comparisons import TEST_METHOD, paired_test
-from .scores.intervals import INTERVAL_METHOD
+from .scores.comparisons import TEST_METHOD
+from .scores.intervals import INTERVAL_METHOD, VERDICT_INTERVAL_METHOD
 from .data.zoo_builder import build_zoo, default_zoo_paths
 from .leaderboard import collect
 from .noise_ceiling import replicate_set_ceiling, task_noise_ceiling
@@ -193,12 +192,12 @@ def score_computed(c: "Computed", out_dir: str | Path, repeats: int) -> tuple[di
     run (another run deleted them) become "lost" failures."""
     out_dir = Path(out_dir)
     collected = collect(c.runs, c.store, c.names, out_dir, predictions="")
-    out: dict = {"tasks": {}, "uncertainty": {"repeats": repeats, "interval": INTERVAL_METHOD, "test": TEST_METHOD}}
+    out: dict = {"tasks": {}, "uncertainty": {"repeats": repeats, "interval": VERDICT_INTERVAL_METHOD,
+                                              "interval_without_correctness": INTERVAL_METHOD, "test": TEST_METHOD}}
     rows, written = [], False
     known = {(f.task, f.model_id, f.measure) for f in c.report.failures}
     for task in collected.tasks:
-        arrays = collected.arrays[task.name]
-        entries, matrices = {}, {}
+        entries = {}
         for name in c.names:
             cell = collected.cells[name][task.name]
             for model_id in cell.missing_models or []:
@@ -209,10 +208,7 @@ def score_computed(c: "Computed", out_dir: str | Path, repeats: int) -> tuple[di
             written = True
             files = [str(out_dir / f) for f in cell.predict_files]
             entries[name] = {**cell.scores, "predictions": cell.values, "predict_file": files[0], "predict_files": files}
-            matrices[name] = np.array([[values[k] for k in arrays.keys] for values in cell.repeat_values])
             rows.append((task.name, name, entries[name]))
-        for name, comparison in paired_test({task.name: (arrays, matrices)}).items():
-            entries[name]["comparison_with_best"] = {"measure": name, **comparison.as_dict()}
         out["tasks"][task.name] = entries
     ceilings, replicate_sets = reference_rows(c)
     for entry in replicate_sets.values():

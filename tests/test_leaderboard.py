@@ -164,7 +164,7 @@ def test_md_csv_json_agree(board):
             assert cells[8] == f"{row['mean_robust_sign_error']:.3f}"
             c = row["comparison_with_best"]
             assert cells[5] == ("best" if c["best"] == row["measure"] else
-                                f"{'tied' if c['tied_with_best'] else 'worse'} (p = {c['p_value']:.2f})")
+                                f"{'not separated' if c['tied_with_best'] else 'worse'} (p = {c['p_value']:.2f})")
         assert cells[9] == "computed"
     # the tie marks agree across formats, and the best is the first row
     assert rows[0]["comparison_with_best"]["best"] == rows[0]["measure"] and rows[0]["tied_with_best"] is True

@@ -9,8 +9,11 @@ from pathlib import Path
 import numpy as np
 
 import measures as measure_registry
+from task_loaders import TaskFormatError
 
 from ..scores.comparisons import paired_test
+from ..scores.resampling import task_gap_resamples
+from ..scores.verdicts import task_verdicts
 from ..data.predict_files import write_predict
 from ..repeats import summarize
 from ..scores.scoring import TaskArrays, evaluate
@@ -29,6 +32,7 @@ class Computed:
     gaps: dict[str, tuple[list[str], np.ndarray]]  # task -> (model keys, gaps)
     fingerprints: dict[str, str] = field(default_factory=dict)  # task -> its store fingerprint
     arrays: dict[str, TaskArrays] = field(default_factory=dict)  # task -> what scoring needs
+    gap_resamples: dict[str, np.ndarray | None] = field(default_factory=dict)  # task -> (B, N) or None
 
 
 def collect(runs, store, names: list[str], out_dir: str | Path, cache: ScoreCache | None = None,
@@ -39,7 +43,7 @@ def collect(runs, store, names: list[str], out_dir: str | Path, cache: ScoreCach
     Python ``benchmark.score`` all read the store through it."""
     out_dir = Path(out_dir)
     tasks, cells, gaps = [], {n: {} for n in names}, {}
-    fingerprints, all_arrays = {}, {}
+    fingerprints, all_arrays, gap_resamples = {}, {}, {}
     for run in runs:
         task = run.task
         tasks.append(TaskInfo(task.name, len(task.model_ids)))
@@ -84,7 +88,26 @@ def collect(runs, store, names: list[str], out_dir: str | Path, cache: ScoreCach
             cell.predict_files = [rel.as_posix() for rel in relative]
             cell.predict_file = cell.predict_files[0]
             cells[name][task.name] = cell
-    return Computed(tasks, list(names), cells, gaps, fingerprints, all_arrays)
+        scored = [n for n in names if cells[n][task.name].scores is not None]
+        gap_resamples[task.name] = _gap_resamples(task, run.fingerprint)
+        verdicts = task_verdicts(
+            arrays, {n: np.array([[v[k] for k in arrays.keys] for v in cells[n][task.name].repeat_values])
+                     for n in scored},
+            {n: measure_registry.get(n).sign for n in scored}, gap_resamples[task.name], (run.fingerprint,),
+            stochastic={n: measure_registry.get(n).stochastic for n in scored})
+        for n in scored:
+            cells[n][task.name].scores.update(verdicts[n])
+    return Computed(tasks, list(names), cells, gaps, fingerprints, all_arrays, gap_resamples)
+
+
+def _gap_resamples(task, fingerprint: str):
+    """The task's joint test-set resamples of the gaps (B, N), seeded by its fingerprint; None without
+    per-sample correctness (official PGDL folders)."""
+    try:
+        resamples = task_gap_resamples(task, identity=fingerprint)
+    except TaskFormatError:  # a damaged correctness file: reported with the ceilings; the repeats still vary
+        return None
+    return None if resamples is None else resamples.gaps
 
 
 def compare_with_best(computed: Computed, cache: ScoreCache | None = None) -> dict[str, dict]:
@@ -106,7 +129,7 @@ def compare_with_best(computed: Computed, cache: ScoreCache | None = None) -> di
         if key in cache.comparisons:
             cache.used_comparisons[key] = cache.comparisons[key]
             return cache.comparisons[key]
-    result = {n: c.as_dict() for n, c in paired_test(per_task).items()}
+    result = {n: c.as_dict() for n, c in paired_test(per_task, gap_resamples=computed.gap_resamples).items()}
     if cache:
         cache.used_comparisons[key] = result
     return result

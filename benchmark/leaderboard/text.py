@@ -1,4 +1,6 @@
-"""The words and numbers a table shows for a row of the leaderboard, shared by the Markdown and HTML pages."""
+"""The words and numbers a table shows: one renderer of scores for the command line's table and the
+leaderboard's Markdown and HTML pages (value ± half the width of its 95% interval; the comparison with
+the best)."""
 
 from __future__ import annotations
 
@@ -9,22 +11,30 @@ def fmt(value: float | None, digits: int = 2) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
-def pm_text(value: float | None, bounds, digits: int = 2) -> str:
-    """``value ± h``, h half the width of its 95% interval (``± ?`` for a stochastic measure scored once)."""
-    text = fmt(value, digits) or "nan"
+def pm_text(value: float | None, bounds, digits: int = 2, scale: float = 1.0) -> str:
+    """``value ± h``, h half the width of its 95% interval (``± ?`` for a stochastic measure scored once),
+    both times ``scale`` (100 for CMI x 100; a measure's sign for tau and psi in its orientation)."""
+    if value is not None and value != value:  # NaN: undefined
+        return "nan"
+    text = fmt(None if value is None else value * scale, digits) or "nan"
     if bounds is None:
         return text if value is None else f"{text} ± ?"
-    return f"{text} ± {(bounds[1] - bounds[0]) / 2:.{digits}f}"
+    return f"{text} ± {(bounds[1] - bounds[0]) / 2 * abs(scale):.{digits}f}"
+
+
+def versus(comparison: dict | None, measure: str) -> str:
+    """The corrected comparison with the best: 'best', 'not separated (p = 0.34)' (the data cannot tell it
+    from the best: low power, not a finding of equality), 'worse (p = 0.01)' or ''."""
+    if not comparison:
+        return ""
+    if comparison["best"] == measure:
+        return "best"
+    return f"{'not separated' if comparison['tied_with_best'] else 'worse'} (p = {comparison['p_value']:.2f})"
 
 
 def versus_text(row: dict) -> str:
-    """The paired comparison with the best measure: 'best', 'tied (p = 0.34)', 'worse (p = 0.01)' or ''."""
-    c = row.get("comparison_with_best")
-    if not c:
-        return ""
-    if c["best"] == row["measure"]:
-        return "best"
-    return f"{'tied' if c['tied_with_best'] else 'worse'} (p = {c['p_value']:.2f})"
+    """``versus`` of a leaderboard row."""
+    return versus(row.get("comparison_with_best"), row["measure"])
 
 
 def cell_text(row: dict, task: str) -> str:
