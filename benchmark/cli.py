@@ -33,6 +33,7 @@ from .data.predict_files import read_predict
 from .data.zoo_builder import TRAIN_BUDGET_S, ZooBuildError, build_replicates, build_zoo
 from .leaderboard import PUBLISHED_NOTE, make_leaderboard
 from .leaderboard.text import pm_text, versus
+from .scores.verdicts import compare_pairs
 from .noise_ceiling import REPLICATE_ROW, SPLIT_HALF_ROW
 from .pipeline import DEFAULT_REPEATS, check_output_folder, computed as _computed, load_plugins as _load_plugins
 from .pipeline import reference_rows as _reference_rows, score_computed, task_path as _task_path
@@ -120,6 +121,16 @@ def _print_table(rows: list[tuple[str, str, dict]]) -> None:
     print(line(heads))
     for c in cells:
         print(line(c))
+
+
+def _print_pairs(pairs: list[dict]) -> None:
+    """``--compare``: one line per pair and task."""
+    if pairs:
+        print("\ncompared (CMI x100 of A minus B, 95% interval, Holm-corrected p):")
+    for r in pairs:
+        verdict = f"{r['a'] if r['difference'] > 0 else r['b']} better" if r["separated"] else "not separated"
+        print(f"  {r['task']}: {r['a']} - {r['b']} = {_fmt(r['difference'], 100)} "
+              f"[{_fmt(r['interval'][0], 100)}, {_fmt(r['interval'][1], 100)}], p = {r['p_holm']:.3f}: {verdict}")
 
 
 def _print_reference_rows(ceilings: dict, replicate_sets: dict) -> None:
@@ -242,8 +253,16 @@ def _exit_status(computed) -> int:
 
 def _cmd_score(args) -> int:
     check_output_folder(args.out)
+    pairs = [tuple(p) for p in args.compare or []]
+    for a, b in pairs:
+        for name in (a, b):
+            measure_registry.get(name)  # an unknown name is refused before any work
+    if pairs and not args.measure:
+        args.measure = list(dict.fromkeys(n for p in pairs for n in p))
     with _computed(args) as c:
         out, rows, written = score_computed(c, args.out, args.repeats)
+        if pairs:
+            out["comparisons"] = compare_pairs(out["tasks"], pairs)
         report, load_failures, store_path = c.report, c.load_failures, c.store.path
     ceilings, replicate_sets = out["noise_ceiling"], out["replicate_sets"]
     if args.json:
@@ -252,6 +271,7 @@ def _cmd_score(args) -> int:
         print(json.dumps(out, indent=2))
     else:
         _print_table(rows)
+        _print_pairs(out.get("comparisons", []))
         _print_reference_rows(ceilings, replicate_sets)
         _print_replicate_summaries(replicate_sets)
         _print_fingerprints(out["provenance"]["tasks"])
@@ -434,6 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("score", help="compute measures on every model of tasks and score them")
     _add_tasks_and_measures(p)
     p.add_argument("--out", default="predictions", help="where .predict files go (default: predictions)")
+    p.add_argument("--compare", nargs=2, action="append", metavar=("A", "B"),
+                   help="compare two measures on each task, paired on the same test resamples and repeats "
+                   "(repeatable; Holm-corrected over the pairs and tasks asked for)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_run_options(p)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .comparisons import TEST_METHOD, compare_with_best, estimate
+from .comparisons import TEST_METHOD, Estimate, compare_with_best, estimate, holm, paired_difference
 from .intervals import INTERVAL_METHOD, LEVEL, VERDICT_INTERVAL_METHOD, score_draws, t_interval
 from .resampling import RESAMPLES
 
@@ -48,3 +48,22 @@ def _t(values: np.ndarray, exact: bool) -> list[float] | None:
         return None
     _, low, high = t_interval(values, exact=exact)
     return None if low is None else [low, high]
+
+
+def compare_pairs(task_entries: dict[str, dict], pairs: list[tuple[str, str]], alpha: float = 0.05) -> list[dict]:
+    """``--compare A B``: each requested pair on each task, paired on the stored bootstrap replicates
+    (``resample_scores``: the same resamples and repeat draws for both), CMI(A) - CMI(B) with its centred
+    interval and two-sided p, Holm-corrected over all the pairs and tasks asked for."""
+    rows = []
+    for task, entries in task_entries.items():
+        for a, b in pairs:
+            if a not in entries or b not in entries:
+                continue
+            ea, eb = (Estimate(entries[m]["cmi"], np.asarray(entries[m]["resample_scores"]["cmi"])) for m in (a, b))
+            rows.append({"task": task, "a": a, "b": b, **paired_difference(ea, eb, alpha)})
+    adjusted = holm({i: r["p_value"] for i, r in enumerate(rows)})
+    for i, r in enumerate(rows):
+        r["interval"] = list(r["interval"])
+        r["p_holm"] = adjusted[i]
+        r["separated"] = bool(adjusted[i] < alpha)
+    return rows
