@@ -7,7 +7,7 @@ TASK ?=
 # torch is pinned here, where it is installed: 2.13.0's CPU wheel (an unpinned torch pulls a CUDA build).
 TORCH ?= torch==2.13.0
 
-.PHONY: setup setup-test run leaderboard test test-slow bench clean
+.PHONY: setup setup-test run leaderboard test test-slow bench docs docs-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,13 @@ test-slow: setup-test
 
 bench: setup-test
 	$(BIN)/python -m scripts.perf
+
+# docs: rerun the command of every output block of README.md and docs/ and rewrite the block (scripts/docs.py)
+docs: setup
+	$(BIN)/python -m scripts.docs
+
+docs-check: setup
+	$(BIN)/python -m scripts.docs --check
 
 clean:
 	rm -rf $(VENV) predictions leaderboard perf_report .pytest_cache

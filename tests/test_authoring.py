@@ -22,25 +22,20 @@ from task_loaders import load_task
 REPO = Path(__file__).parents[1]
 
 
-def readme_examples() -> dict[str, str]:
-    """The measure files the README shows, by file name: ``my_measures.py``, ``my_gradient.py``."""
-    text = (REPO / "README.md").read_text()
-    return dict(re.findall(r"`(my_\w+\.py)`[^`]*?:\n\n```python\n(.*?)```", text, re.S))
+EXAMPLE = REPO / "examples" / "plugin" / "my_measures.py"
 
 
-def test_readme_examples_as_written_score_both_embedded_zoos(embedded_zoo, tmp_path, capsys):
-    examples = readme_examples()
-    assert set(examples) == {"my_measures.py", "my_gradient.py"}
+def test_the_example_plugin_with_its_helper_scores_both_embedded_zoos(embedded_zoo, tmp_path, capsys):
+    """docs/examples/plugin/my_measures.py, which the README shows and scores, imports row_norms.py beside it."""
     zoos = [embedded_zoo("digits-bn"), embedded_zoo("digits-nobn")]
-    for name, code in examples.items():
-        (tmp_path / name).write_text(code)
-        status = cli.main(["score", *map(str, zoos), "--plugin", str(tmp_path / name), "-q", "--json",
-                           "--backend", "serial", "--store", str(tmp_path / "results.sqlite"),
-                           "--out", str(tmp_path / "predictions")])
-        out = json.loads(capsys.readouterr().out)
-        assert status == 0 and not out["failures"]
-        for task in ("digits-bn", "digits-nobn"):
-            (scores,) = out["tasks"][task].values()
+    status = cli.main(["score", *map(str, zoos), "--plugin", str(EXAMPLE), "-q", "--json",
+                       "--backend", "serial", "--store", str(tmp_path / "results.sqlite"),
+                       "--out", str(tmp_path / "predictions")])
+    out = json.loads(capsys.readouterr().out)
+    assert status == 0 and not out["failures"]
+    for task in ("digits-bn", "digits-nobn"):
+        assert set(out["tasks"][task]) == {"logit_norm", "input_gradient_norm"}
+        for scores in out["tasks"][task].values():
             assert len(scores["predictions"]) == 32 and np.isfinite(list(scores["predictions"].values())).all()
             assert 0 <= scores["cmi"] <= 1
     # the gradient example's value, from per-sample gradients computed one at a time

@@ -1,4 +1,4 @@
-"""Seconds per model for every measure on a PGDL-task-1-sized VGG, and the README's measure table.
+"""Seconds per model for every measure on a PGDL-task-1-sized VGG, and the docs' measure tables (docs/measures.md, docs/reports/speed.md).
 
     python -m scripts.perf.measure_times [-m NAME ...] [--threads 1] [--out DIR] [--cmi SCORE.json ...]
 
@@ -20,8 +20,8 @@ With ``--cmi`` (the output of ``pgdl-bench score --json``, one file or several),
 also has each measure's CMI x 100 on every task in those files. ``--out DIR`` writes
 ``measure_times.json`` and ``measures.md``; with ``-m`` (or ``--times FILE``: the timings of an
 earlier run, not timed again) it updates only those measures' entries of an existing
-``measure_times.json``. ``--before OLD.json --readme README.md`` rewrites the README's
-before/after table (between ``<!-- measure-times -->`` and ``<!-- /measure-times -->``) from OLD.json
+``measure_times.json``. ``--before OLD.json --readme docs/reports/speed.md`` rewrites that page's
+baseline/measured table (between ``<!-- measure-times -->`` and ``<!-- /measure-times -->``) from OLD.json
 and the current ``measure_times.json``: the total per model and the slowest measures. The seconds
 are the process's CPU seconds where recorded (``cpu_seconds``; on a contended machine the wall time
 grows with the other work, the CPU time much less), else wall seconds.
@@ -167,11 +167,11 @@ def total_seconds(record: dict) -> float:
 
 
 def comparison_table(before: dict, after: dict, slowest: int = 5) -> str:
-    """Markdown: total seconds per model over the catalogue, and the slowest measures, before and after."""
+    """Markdown: total seconds per model over the catalogue, and the slowest measures, baseline and measured."""
     old, new = before["measures"], after["measures"]
     names = sorted(old, key=lambda n: -seconds(old[n]))[:slowest]
     names += [n for n in sorted(new, key=lambda n: -seconds(new[n]))[:slowest] if n not in names]
-    lines = ["| per model, task-1 VGG, 1 thread | before (s) | after (s) |", "|---|---:|---:|",
+    lines = ["| per model, task-1 VGG, 1 thread | baseline, a view per measure (s) | measured (s) |", "|---|---:|---:|",
              f"| whole catalogue ({len(new)} measures) | {total_seconds(before):.1f} | {total_seconds(after):.1f} |"]
     for name in names:
         cell = lambda table: f"{seconds(table[name]):.1f}" if name in table else ""
@@ -186,7 +186,7 @@ def comparison_table(before: dict, after: dict, slowest: int = 5) -> str:
 def replace_block(text: str, block: str, tag: str = "measure-times") -> str:
     start, end = f"<!-- {tag} -->", f"<!-- /{tag} -->"
     if start not in text or end not in text:
-        raise ValueError(f"the README has no {start} ... {end} block to fill")
+        raise ValueError(f"the page has no {start} ... {end} block to fill")
     head, rest = text.split(start, 1)
     return head + start + "\n" + block + end + rest.split(end, 1)[1]
 
@@ -203,7 +203,7 @@ def main(argv=None) -> int:
                         "on a quieter machine) instead of timing; with --out they update its entries")
     parser.add_argument("--note", help="a line to add to the notes of measure_times.json (how it was measured)")
     parser.add_argument("--before", help="an earlier measure_times.json, for --readme's before/after table")
-    parser.add_argument("--readme", help="rewrite this README's before/after table (needs --before and --out)")
+    parser.add_argument("--readme", help="rewrite the baseline/measured table of this Markdown page, e.g. docs/reports/speed.md (needs --before and --out)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     names = args.measure or measures.available()

@@ -1,12 +1,12 @@
-"""The README's Findings quote the committed full-recipe study results (docs/studies/*/results.json)."""
+"""docs/reports/findings.md quotes the committed full-recipe study results (docs/studies/*/results.json)."""
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+FINDINGS = ROOT / "docs" / "reports" / "findings.md"
 
 
 def test_double_descent_finding_quotes_its_results():
@@ -19,7 +19,7 @@ def test_double_descent_finding_quotes_its_results():
     peak_input = max(rows, key=lambda w: rows[w]["fragmentation"])
     peak_hidden = max(rows, key=lambda w: rows[w]["fragmentation_hidden"] or 0)
     peak_test = max((w for w in rows if w >= 8), key=lambda w: rows[w]["test_error"])
-    text = (ROOT / "README.md").read_text()
+    text = FINDINGS.read_text()
     finding = text[text.index("`pgdl-bench study fragmentation-dd` (full recipe"):]
     finding = finding[:finding.index("\n")]
     assert (threshold, peak_input, peak_hidden, peak_test) == (24, 20, 16, 24)
@@ -35,7 +35,7 @@ def _results(study: str) -> dict:
 
 
 def _finding(command: str) -> str:
-    text = (ROOT / "README.md").read_text()
+    text = FINDINGS.read_text()
     row = text[text.index(f"`pgdl-bench study {command}` (full recipe"):]
     return row[:row.index("\n")]
 
@@ -103,7 +103,7 @@ def test_weight_norm_finding_quotes_its_results():
 def test_bn_findings_quote_their_results():
     data = _results("bn")
     assert data["recipe"] == "full" and data["samples"] == 5000
-    paired, text = data["paired"], (ROOT / "README.md").read_text()
+    paired, text = data["paired"], FINDINGS.read_text()
     sparsity = _finding("bn")
     clustering = text[text.index("| Potgieter et al.: BatchNorm models' representations show"):]
     clustering = clustering[:clustering.index("\n")]
@@ -132,44 +132,3 @@ def test_bn_findings_quote_their_results():
     assert f"(+{purity[0]['mean_difference']:.3f}, p = {purity[0]['p']:.3f})" in clustering
     assert f"({purity[1]['mean_difference']:.3f}, p = {purity[1]['p']:.0e})" in clustering
     assert all(last[f"cluster_purity|bn|{i}"]["max"] == 0.1 for i in range(1, 5))
-
-
-def _ordinal(n: int) -> str:
-    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
-
-
-def test_pgdl_finding_quotes_the_measures_table_and_the_main_job():
-    from test_readme_main_job import readme_block
-
-    text = (ROOT / "README.md").read_text()
-    start = text.index("| measure | sign | CMI x100 digits-bn | CMI x100 digits-nobn | CMI x100 pgdl_toy_data |")
-    table = {}
-    for line in text[start:].split("\n")[2:]:
-        if not line.startswith("|"):
-            break
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        table[cells[0].strip("`")] = [None if c == "n/a" else float(c) for c in cells[2:5]]
-
-    def rank(name: str, column: int) -> tuple[int, int]:
-        scored = sorted((v[column] for v in table.values() if v[column] is not None), reverse=True)
-        return scored.index(table[name][column]) + 1, len(scored)
-
-    finding = text[text.index("| Mouton et al.: a fragmentation-based measure does well on PGDL |"):]
-    finding = finding[:finding.index("\n")]
-    hidden, frag, skips = "fragmentation_hidden", "fragmentation", "fragmentation_skips"
-    assert len(table) == 34
-    assert f"`{hidden}` ranks {_ordinal(rank(hidden, 0)[0])} of 34 measures on digits-bn and " \
-           f"{_ordinal(rank(hidden, 1)[0])} on digits-nobn (CMI x 100 {table[hidden][0]:.2f}, {table[hidden][1]:.2f})" \
-           in finding
-    assert f"`{frag}` {_ordinal(rank(frag, 0)[0])} and {_ordinal(rank(frag, 1)[0])} " \
-           f"({table[frag][0]:.2f}, {table[frag][1]:.2f})" in finding
-    toy = rank(hidden, 2), rank(frag, 2)
-    assert f"they rank {_ordinal(toy[0][0])} and {_ordinal(toy[1][0])} of {toy[0][1]}" in finding
-    assert f"`{skips}` {_ordinal(rank(skips, 2)[0])} ({table[skips][2]:.2f})" in finding
-    versus = {tuple(line.split()[:2]): line for line in readme_block()}
-    assert "tied p=" in versus[("digits-bn", frag)] and "tied p=" in versus[("digits-bn", hidden)]
-    best = next(line.split()[1] for line in readme_block() if line.startswith("digits-nobn") and "  best  " in line)
-    worse = [re.search(r"worse p=([0-9.]+)", versus[("digits-nobn", name)]) for name in (frag, hidden)]
-    assert all(worse), "the finding says both fall short of digits-nobn's best"
-    assert ("on digits-bn both are statistically tied with the best measure, and on digits-nobn both fall short of "
-            f"its best, `{best}` (paired p = {float(worse[0].group(1)):.2f} and {float(worse[1].group(1)):.2f}") in finding
