@@ -22,7 +22,7 @@ from task_loaders import load_task
 REPO = Path(__file__).parents[1]
 
 
-EXAMPLE = REPO / "examples" / "plugin" / "my_measures.py"
+EXAMPLE = REPO / "docs" / "examples" / "plugin" / "my_measures.py"
 
 
 def test_the_example_plugin_with_its_helper_scores_both_embedded_zoos(embedded_zoo, tmp_path, capsys):
