@@ -12,3 +12,6 @@ MOUTON_FRAGMENTATION = ("Mouton, Rabe, Haasbroek, Theunissen, Potgieter, Davel, 
                         "useful complexity measure?', arXiv 2411.04695; triplet planes of Somepalli et al., CVPR 2022")
 POTGIETER = "Potgieter, Mouton & Davel, arXiv 2501.14441"
 HAASBROEK = "Haasbroek & Davel, SACAIR 2020"
+DZIUGAITE_2020 = ("Dziugaite, Drouin, Neal, Rajkumar, Caballero, Wang, Mitliagkas & Roy, NeurIPS 2020, "
+                  "'In search of robust measures of generalization'")
+ROBUST_MEASURES_CODE = "github.com/nitarshan/robust-generalization-measures (data/generation/measures.py, get_all_measures)"

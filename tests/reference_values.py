@@ -1,15 +1,18 @@
 """Every built-in measure's value on models of both embedded zoos, recorded before the ModelView refactor.
 
     python -m tests.reference_values            # (re)records tests/data/measure_values.json
+    python -m tests.reference_values -m family:reference   # records those measures, keeps the others' values
 
 The values in ``tests/data/measure_values.json`` were recorded on main at commit d564158 (before
 ``ModelView.forward`` and the faster silhouette and Jacobian); ``tests/test_reference_values.py``
-checks that the measures still give them. The measures of the winners family
+checks that the measures still give them. The reference family's values (``measures/families/reference.py``)
+were recorded with ``-m family:reference`` when the family was added. The measures of the winners family
 (``measures/families/winners/``) are left out: their definitions change on purpose (fidelity to the winners' code).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -40,15 +43,23 @@ def measure_values(task_path, model_ids, names) -> dict[str, dict[str, float]]:
     return out
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-m", "--measure", action="append",
+                        help="record only these (a name or family:NAME, repeatable), keeping the other recorded values")
+    args = parser.parse_args(argv)
     names = compared_measures()
+    wanted = [n for n in measures.select(args.measure) if n in names] if args.measure else names
+    old = json.loads(PATH.read_text()) if args.measure else {"zoos": {}}
     recorded = {}
     for zoo in ZOOS:
         path = build_zoo(zoo, progress=False)
-        recorded[zoo] = measure_values(path, load_task(path).model_ids, names)
+        recorded[zoo] = measure_values(path, load_task(path).model_ids, wanted)
+        for model_id, values in old["zoos"].get(zoo, {}).items():
+            recorded[zoo].setdefault(model_id, {}).update({k: v for k, v in values.items() if k not in wanted})
         print(zoo, len(recorded[zoo]), "models", flush=True)
     PATH.parent.mkdir(parents=True, exist_ok=True)
-    PATH.write_text(json.dumps({"measures": names, "zoos": recorded}, indent=1, sort_keys=True) + "\n")
+    PATH.write_text(json.dumps({"measures": sorted(names), "zoos": recorded}, indent=1, sort_keys=True) + "\n")
     return 0
 
 

@@ -25,7 +25,12 @@ from task_loaders.keras_layers import build_network
 
 DETERMINISTIC = {"weight_norm", "distance_from_init", "parameter_count", "vc_bound", "log_prod_spectral",
                  "log_sum_spectral", "log_prod_frobenius", "log_sum_frobenius", "path_norm",
-                 "label_mixup_accuracy"}  # the winners' LWM reads the split in its stored order
+                 "label_mixup_accuracy",  # the winners' LWM reads the split in its stored order
+                 # the reference family's measures of the weights alone
+                 "ref_l2", "ref_l2_dist", "ref_params", "ref_param_norm", "ref_fro_dist", "ref_dist_spec_init",
+                 "ref_dist_spec_init_fft", "ref_log_prod_of_spec", "ref_log_sum_of_spec", "ref_log_prod_of_fro",
+                 "ref_log_sum_of_fro", "ref_fro_over_spec", "ref_log_prod_of_spec_fft", "ref_log_sum_of_spec_fft",
+                 "ref_fro_over_spec_fft", "ref_path_norm"}
 
 
 class RecordingView(ModelView):

@@ -7,6 +7,8 @@ a plain torch ``Conv2d``/``Linear`` counts as a weight layer too.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -88,3 +90,39 @@ def fold_batchnorm(network: nn.Module, standalone: bool = False) -> list[tuple[s
             s, t = batchnorm_scale_shift(module)
             out.append((name, torch.diag(s), t))
     return out
+
+
+def _reset_to_identity_statistics(bn: nn.Module) -> None:
+    """gamma = 1, beta = 0, moving mean 0, moving variance 1 (the BatchNorm then computes x / sqrt(1 + eps))."""
+    for name, value in (("gamma", 1.0), ("beta", 0.0), ("moving_mean", 0.0), ("moving_variance", 1.0)):
+        tensor = getattr(bn, name, None)
+        if tensor is not None:
+            tensor.data.fill_(value)
+
+
+@torch.no_grad()
+def reparametrized(network: nn.Module) -> nn.Module:
+    """A deep copy of ``network`` with every foldable BatchNorm folded into its weight layer and reset.
+
+    The reparametrization of Neyshabur et al.'s generalization-bounds code as the robust-evaluation
+    reference code (Dziugaite et al., NeurIPS 2020) applies it: each weight layer of ``plan`` gets
+    the folded kernel and bias of ``folded`` (a bias is created when the layer has none), and the
+    BatchNorm stays in place with gamma = 1, beta = 0, moving mean 0 and moving variance 1, so that it
+    still holds parameters (the PAC-Bayes perturbations of the reference perturb them) and computes
+    x / sqrt(1 + eps) (a factor 0.9995 for Keras' eps = 1e-3). BatchNorms that cannot be folded are
+    kept unchanged. Same device and dtype as ``network``.
+    """
+    net = copy.deepcopy(network)
+    for what, _, module, bn in plan(net):
+        if what != "weighted" or bn is None:
+            continue
+        w, b = folded(module, bn)
+        layer = affine_layer(module)
+        layer.weight.data = w.to(layer.weight.dtype).to(layer.weight.device)
+        bias = b.to(layer.weight.dtype).to(layer.weight.device)
+        if layer.bias is None:
+            layer.bias = nn.Parameter(bias)
+        else:
+            layer.bias.data = bias
+        _reset_to_identity_statistics(bn)
+    return net

@@ -40,3 +40,17 @@ def margin_gamma(margins: np.ndarray, percentile: float = 10.0) -> float:
     if correct.size == 0:
         raise ValueError("no sample is classified correctly, the output margin is undefined")
     return float(np.percentile(correct, percentile))
+
+
+def kth_smallest_margin(margins, percent: int = 10) -> float:
+    """The k-th smallest of ``margins`` (1-based), k = floor(N * percent / 100) but at least 1 (float64).
+
+    The margin of the robust-evaluation reference code (``kthvalue(m // 10)`` for ``percent=10``): an
+    order statistic, not the interpolated ``numpy.percentile`` of ``margin_gamma``, and without its
+    fallback to the correctly classified samples (the value may be <= 0).
+    """
+    margins = np.asarray(margins, dtype=np.float64).ravel()
+    if margins.size == 0:
+        raise ValueError("no margins to take an order statistic of")
+    k = max(margins.size * int(percent) // 100, 1)
+    return float(np.partition(margins, k - 1)[k - 1])

@@ -21,6 +21,42 @@ def spectral_norm(matrix) -> float:
     return float(np.linalg.svd(m, compute_uv=False)[0])
 
 
+def fft_spectral_norm(kernel, input_shape) -> float:
+    """Largest singular value of the circular 2-D convolution by ``kernel`` on ``input_shape`` = (H, W) inputs.
+
+    ``kernel`` in torch layout (out, in, kh, kw), stride 1. The operator is block-diagonalized by the 2-D
+    DFT (Sedghi, Gupta & Long, ICLR 2019): its singular values are those of the (out, in) matrices of
+    the kernel's DFT, zero-padded to (H, W), at each of the H * W frequencies. A 2-D (out, in) kernel
+    (a dense layer, or a 1x1 convolution) gives ``spectral_norm`` of the matrix. float64.
+    """
+    k = np.asarray(kernel, dtype=np.float64)
+    if k.ndim == 2:
+        return spectral_norm(k)
+    if k.ndim != 4:
+        raise ValueError(f"fft_spectral_norm needs a (out, in, kh, kw) kernel, got shape {k.shape}")
+    transforms = np.fft.fft2(k, s=tuple(int(s) for s in input_shape), axes=(2, 3))  # (out, in, H, W)
+    per_frequency = np.moveaxis(transforms, (0, 1), (2, 3))  # (H, W, out, in)
+    return float(np.linalg.svd(per_frequency, compute_uv=False).max())
+
+
+@torch.no_grad()
+def squared_parameter_output(network, input_shape) -> float:
+    """sum f(1) of a copy of ``network`` with every parameter squared (buffers kept), on an all-ones input.
+
+    Every parameter: kernels, biases and BatchNorm gamma and beta; BatchNorm moving statistics are
+    buffers and stay as they are. On a ReLU network whose BatchNorms have been reset to the identity
+    statistics this is the path norm with biases counted as weights from a constant-1 unit. A softmax
+    output activation is dropped (the sum is over logits). float64 CPU copy.
+    """
+    net = copy.deepcopy(network).to("cpu", torch.float64).eval()
+    for module in net.modules():
+        if getattr(module, "activation", None) == "softmax":
+            module.activation = "linear"
+    for p in net.parameters():
+        p.square_()
+    return float(net(torch.ones((1,) + tuple(input_shape), dtype=torch.float64)).sum())
+
+
 def frobenius_norm(matrix) -> float:
     """Square root of the sum of squared entries (float64)."""
     return float(np.sqrt(np.sum(np.square(np.asarray(matrix, dtype=np.float64)))))
