@@ -103,7 +103,7 @@ def test_pacbayes_sigma_of_one_sample_matches_closed_form_loosely():
     value = measures.get("pacbayes_sigma")(view, draws=1500, iterations=12, tolerance=tolerance)
     # one sample: the estimate is the 0.2-quantile of 1500 normal draws, std sqrt(0.16 / 1500) / phi(0.84)
     # = 0.037 in z, 4.4 % of z = 0.84, so ~9 % on 1/sigma^2; 30 % is over 3 standard deviations
-    # (over 20 model ids: std 10 %, largest error 22 %)
+    # (over repeats 0-19: std 7.6 %, largest error 16 %)
     assert value == pytest.approx(1 / sigma_star**2, rel=0.3)
 
 
