@@ -47,10 +47,15 @@ MODULE = '''\
 Edit ``{name}`` below: it receives a ``measures.ModelView`` (its module docstring,
 ``measures.model_view``, is the whole contract: ``view.forward(x, layer, grad=...)`` batched
 forward passes, ``view.sample(n)`` a class-stratified sample, ``view.activations(layer)`` cached
-hidden representations, ``view.weight_layers()``, ``view.rng()`` a random generator seeded per
-model and measure, ``view.device``) and returns one float. Keyword parameters with defaults become
-the measure's parameters (``pgdl-bench measures --json`` lists them; ``--param {name}.KEY=VALUE``
-sets one).
+hidden representations, ``view.weight_layers()``, ``view.device``) and returns one float. Keyword
+parameters with defaults become the measure's parameters (``pgdl-bench measures --json`` lists them;
+``--param {name}.KEY=VALUE`` sets one).
+
+Random draws: take them from ``view.rng()``, seeded by (task, repeat, measure) and the same for every
+model of the task in a repeat (common random numbers: the models are compared on the same draws);
+noise shaped like the model's parameters from ``view.torch_generator(parameter_name)``, identical for
+models of the same architecture; ``view.rng(per_model=True)`` only if the draws must differ between
+models. Never global random state.
 """
 
 import numpy as np
@@ -58,7 +63,11 @@ import numpy as np
 from measures import measure
 
 
-@measure("{name}", source="your paper or idea here", sign=1)
+# sign: +1 when a larger value predicts a larger generalization gap, -1 when a smaller one does.
+# stochastic defaults to True: the measure is rerun with every seed of ``--repeats K``. Declare
+# stochastic=False only when the value depends on the weights and the full training split alone (no
+# view.rng, no view.torch_generator, no view.sample), as this L1 norm does: it is then computed once.
+@measure("{name}", source="your paper or idea here", sign=1, stochastic=False)
 def {name}(view, include_biases: bool = True) -> float:
     """L1 norm of the trained weights (edit me); a larger value predicts a larger generalization gap.
 
@@ -95,7 +104,7 @@ def _view():
 
 def test_{name}_by_hand():
     m = measures.get("{name}")
-    assert m.sign == 1
+    assert m.sign == 1 and m.stochastic is False
     # |1| + |-2| + |0.5| + |0| + |-1.5| + |3| = 8, plus the biases |0.25| + |-0.75| = 1
     assert m(_view()) == pytest.approx(9.0)
     assert m(_view(), include_biases=False) == pytest.approx(8.0)

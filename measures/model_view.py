@@ -53,11 +53,27 @@ Weights
     directly following BatchNorm folded in; ``view.weight_matrices()``: those W as 2-D matrices
     (conv kernels reshaped to (out, in * kh * kw)).
 
-Randomness
-    ``view.rng()`` is a ``numpy.random.Generator`` seeded by (task, model, the running measure's
-    name): a rerun repeats exactly, and a copy of a measure under another name draws another stream.
-    ``view.rng("stream")`` names the stream explicitly (two measures that must see the same draws).
-    Never use global random state.
+Randomness (common random numbers)
+    ``view.rng()`` is a ``numpy.random.Generator`` seeded by (task, repeat, the running measure's
+    name), not by the model: in a repeat every model of a task draws the same numbers, so what
+    differs between two models' values is the models, not their draws (each repeat of ``--repeats``
+    draws other numbers; a rerun repeats exactly; a copy of a measure under another name draws
+    another stream). The rule for a measure that draws:
+
+    * Draw whatever does not depend on the model (training examples, triplets, pairs, augmentation
+      parameters, seeds) from ``view.rng()``: every model of the repeat gets the same draws.
+    * Noise whose shape is the model's (a perturbation of its parameters) comes from
+      ``view.torch_generator(key)``: a CPU ``torch.Generator`` seeded by (task, repeat, measure,
+      ``key``); key it by the parameter's name (``network.named_parameters()``) so that models of the
+      same architecture get identical noise, tensor for tensor (models whose tensors differ in shape
+      necessarily get different noise for them).
+    * ``view.rng(per_model=True)`` (and ``torch_generator(key, per_model=True)``) is a stream of its
+      own for each model, seeded by (task, model, measure, repeat), for a measure whose draws must be
+      independent across models; say why in its docstring.
+
+    ``view.rng("stream")`` names the stream explicitly (two measures that must see the same draws;
+    the fragmentation variants share their triplets this way). ``view.sample(n)`` is shared by the
+    task's models in the same way. Never use global random state.
 
 Device
     ``view.device`` (``--device cpu|cuda|cuda:N|mps``, default cpu) is where the network lives; every
@@ -99,7 +115,8 @@ class ModelView:
         batch_size: default batch size of ``forward``; sample_size: default size of ``sample``.
         device: the ``torch.device`` the network and every forward pass run on.
         repeat: which of ``--repeats K`` independent runs this is (0, the default, is the run every
-            stored result before repeats came from); it seeds ``rng``, ``seed`` and ``sample_indices``.
+            stored result before repeats came from); it seeds ``rng``, ``torch_generator``, ``seed`` and
+            ``sample_indices``.
     """
 
     def __init__(
@@ -150,21 +167,33 @@ class ModelView:
             self.measure_name = outer
 
     def seed(self, key: str) -> int:
-        """64 bits of sha256(key), with ``#r<k>`` appended for repeat k >= 1 (repeat 0 keeps the old seeds).
-
-        Measures that need a stream shared by every model of a task (common random numbers) seed a
-        generator with ``view.seed(f"{view.task_name}/<name>")``; ``rng`` is the per-model stream.
-        """
+        """64 bits of sha256(key), with ``#r<k>`` appended for repeat k >= 1 (repeat 0 keeps the old seeds)."""
         if self.repeat:
             key = f"{key}#r{self.repeat}"
         return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")
 
-    def rng(self, stream: str | None = None) -> np.random.Generator:
-        """A random generator seeded by (task, model, ``stream``, repeat), by default the running measure's name."""
+    def _stream_key(self, stream: str | None, per_model: bool) -> str:
         stream = stream if stream is not None else self.measure_name
         if stream is None:
             raise MeasureError(f"model {self.model_id}: rng() outside a registered measure needs a stream name")
-        return np.random.default_rng(self.seed(f"{self.task_name}/{self.model_id}/{stream}"))
+        return f"{self.task_name}/{self.model_id}/{stream}" if per_model else f"{self.task_name}/{stream}/shared"
+
+    def rng(self, stream: str | None = None, *, per_model: bool = False) -> np.random.Generator:
+        """A generator seeded by (task, ``stream``, repeat), ``stream`` by default the running measure's name.
+
+        The same for every model of the task (common random numbers, see the module docstring);
+        ``per_model=True``: seeded by (task, model, ``stream``, repeat) instead, another for each model.
+        """
+        return np.random.default_rng(self.seed(self._stream_key(stream, per_model)))
+
+    def torch_generator(self, key: str, stream: str | None = None, *, per_model: bool = False) -> torch.Generator:
+        """A CPU ``torch.Generator`` seeded by ``rng``'s (task, ``stream``, repeat) and ``key``.
+
+        For noise shaped like the model's tensors: with ``key`` a parameter's name, models of the same
+        architecture draw the same noise for it (draw on the CPU and move it to ``device``: the same
+        values on every device). ``per_model`` as in ``rng``.
+        """
+        return torch.Generator().manual_seed(self.seed(f"{self._stream_key(stream, per_model)}/{key}"))
 
     def sample_indices(self, n: int | None = None) -> torch.Tensor:
         """Indices of a class-stratified sample of ``n`` training examples (default ``sample_size``).
@@ -336,16 +365,6 @@ class ModelView:
             used -= self._activations[oldest].numel() * self._activations[oldest].element_size()
             del self._activations[oldest]
         self._activations[key] = tensor
-
-    # Kept for the measures not yet moved to ``forward`` (``families/winners``).
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward(x)
-
-    def forward_to(self, layer: str, x: torch.Tensor) -> torch.Tensor:
-        return self.forward(x, layer)
-
-    def forward_from(self, layer: str, h: torch.Tensor) -> torch.Tensor:
-        return self.forward(h, after=layer)
 
     # -- weights ----------------------------------------------------------------------------
 

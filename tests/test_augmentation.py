@@ -16,6 +16,7 @@ from measures.stats.augmentations import (
     hflip, mixup_partners, natekar_augment, natekar_draws, robustness_augmentations, saturate, sobel_dx,
 )
 from measures.families.winners.augmented import aithal_seed
+from measures.families.winners.pgdl_conventions import authors_seed
 from measures.stats.tf_random import eager_op_seeds, eager_uniforms
 from task_loaders import build_network
 
@@ -364,6 +365,14 @@ def test_margins_draw_the_same_samples_for_every_model_of_a_task():
                   num_classes=CLASSES, model_id="another", task_name="t")
     for name in ("conv_margin", "mixup_margin", "augment_margin"):
         assert measures.get(name)(a, n=12) == measures.get(name)(b, n=12)
+    # in another repeat the augmentation parameters (and samples) are others, again the same for both models
+    a1, b1 = (ModelView(v.network, (v.x_train, v.y_train), num_classes=CLASSES, model_id=v.model_id, task_name="t",
+                        repeat=1) for v in (a, b))
+    assert natekar_draws(8, authors_seed(a1, "augment_margin/augment", 0))[0].tolist() == \
+        natekar_draws(8, authors_seed(b1, "augment_margin/augment", 0))[0].tolist() != \
+        natekar_draws(8, authors_seed(a, "augment_margin/augment", 0))[0].tolist()
+    assert measures.get("augment_margin")(a1, n=12) == measures.get("augment_margin")(b1, n=12)
+    assert measures.get("augment_margin")(a1, n=12) != measures.get("augment_margin")(a, n=12)
 
 
 def test_registered_with_signs():

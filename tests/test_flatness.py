@@ -1,5 +1,6 @@
 """Sharpness and PAC-Bayes flatness against closed forms on linear models."""
 
+import hashlib
 import math
 
 import numpy as np
@@ -9,6 +10,7 @@ from scipy.stats import norm
 
 import measures
 from measures import MeasureError, ModelView
+from measures.families import flatness
 from task_loaders import architectures, build_network
 
 FLATNESS_MEASURES = ["sharpness", "pacbayes_sigma"]
@@ -101,7 +103,7 @@ def test_pacbayes_sigma_of_one_sample_matches_closed_form_loosely():
     value = measures.get("pacbayes_sigma")(view, draws=1500, iterations=12, tolerance=tolerance)
     # one sample: the estimate is the 0.2-quantile of 1500 normal draws, std sqrt(0.16 / 1500) / phi(0.84)
     # = 0.037 in z, 4.4 % of z = 0.84, so ~9 % on 1/sigma^2; 30 % is over 3 standard deviations
-    # (over 20 model ids: std 10 %, largest error 22 %)
+    # (over repeats 0-19: std 7.6 %, largest error 16 %)
     assert value == pytest.approx(1 / sigma_star**2, rel=0.3)
 
 
@@ -141,31 +143,77 @@ def test_network_unchanged_and_reruns_repeat(batchnorm):
     assert not view.network.training
 
 
-def test_draws_come_from_the_views_generator():
-    calls = []
-
-    class SpyView(ModelView):
-        def rng(self, stream=None):
-            calls.append(stream or self.measure_name)  # rng() is bound to the running measure
-            return super().rng(stream)
-
+def test_draws_are_shared_by_the_models_of_a_repeat():
     x, y, kernel, bias = _orthogonal_samples(20, 3.0, 1.0)
 
-    def value(name, model_id, **params):
-        view = SpyView(_linear_net(kernel, bias), (torch.tensor(x, dtype=torch.float32), torch.tensor(y)),
-                       num_classes=kernel.shape[1], model_id=model_id, task_name="t")
+    def value(name, model_id, repeat=0, **params):
+        view = ModelView(_linear_net(kernel, bias), (torch.tensor(x, dtype=torch.float32), torch.tensor(y)),
+                         num_classes=kernel.shape[1], model_id=model_id, task_name="t", repeat=repeat)
         return measures.get(name)(view, iterations=16, **params)
 
-    # few draws / a random point only: the value depends on the draws, hence on the model id
-    assert value("pacbayes_sigma", "a", draws=2) != value("pacbayes_sigma", "b", draws=2)
-    assert value("pacbayes_sigma", "a", draws=2) == value("pacbayes_sigma", "a", draws=2)
+    # few draws / a random point only: the value depends on the draws, which depend on the repeat, not the model id
+    assert value("pacbayes_sigma", "a", draws=2) == value("pacbayes_sigma", "b", draws=2)
+    assert value("pacbayes_sigma", "a", draws=2) != value("pacbayes_sigma", "a", 1, draws=2)
+    assert value("pacbayes_sigma", "a", 1, draws=2) == value("pacbayes_sigma", "b", 1, draws=2)
     # sharpness: a random kernel and 20 samples labelled by it (the orthogonal one above is too flat)
     rng = np.random.default_rng(3)
     kernel, bias = rng.normal(size=(4, 3)), rng.normal(size=3) * 0.1
     x = rng.normal(size=(20, 4))
     y = np.argmax(x @ kernel + bias, axis=1)
-    assert value("sharpness", "a", steps=0) != value("sharpness", "b", steps=0)
-    assert set(calls) == {"pacbayes_sigma", "sharpness"}
+    assert value("sharpness", "a", steps=0) == value("sharpness", "b", steps=0)
+    assert value("sharpness", "a", steps=0) != value("sharpness", "a", 1, steps=0)
+
+
+def _recorded_noise(monkeypatch, name, view, **params):
+    """The noise the measure's first trial applies, per parameter name: the offsets it loads divided by
+    the trial's scale (sigma_max = 1 for PAC-Bayes; alpha_max |w| = |w| for sharpness' random start, steps=0)."""
+    loads = []
+    original = flatness._Perturbed.load
+
+    def recording(self, offsets):
+        if offsets is not None:
+            loads.append([o.detach().clone() for o in offsets])
+        original(self, offsets)
+
+    monkeypatch.setattr(flatness._Perturbed, "load", recording)
+    measures.get(name)(view, iterations=0, **params)
+    monkeypatch.undo()
+    named = [(n, p.detach()) for n, p in view.network.named_parameters()]
+    if name == "sharpness":
+        return {n: o / w.abs() for (n, w), o in zip(named, loads[0])}
+    return {n: o for (n, _), o in zip(named, loads[0])}
+
+
+@pytest.mark.parametrize("name,params", [("pacbayes_sigma", dict(draws=1)), ("sharpness", dict(steps=0))])
+def test_models_of_one_architecture_get_identical_noise_tensor_for_tensor(monkeypatch, name, params):
+    """Common random numbers: two networks of one architecture with different weights get the same noise
+    (up to the relative box of sharpness), tensor for tensor; another repeat gets other noise; a
+    deeper network shares the noise of the layers it has in common (same name and shape)."""
+    def view(seed, depth=1, repeat=0, model_id="m"):
+        torch.manual_seed(seed)
+        net = build_network(architectures.vgg((8, 8, 1), 10, width=4, depth=depth), (8, 8, 1))
+        x = torch.randn(40, 1, 8, 8)
+        with torch.no_grad():
+            y = net(x).argmax(1)  # 100 % accuracy: the tolerance can be broken
+        return ModelView(net, (x, y), num_classes=10, model_id=model_id, task_name="t", repeat=repeat)
+
+    settings = dict(params, n=30)  # sigma_max = alpha_max = 1, the defaults
+    a = _recorded_noise(monkeypatch, name, view(0, model_id="a"), **settings)
+    b = _recorded_noise(monkeypatch, name, view(1, model_id="b"), **settings)
+    again = _recorded_noise(monkeypatch, name, view(1, model_id="b", repeat=1), **settings)
+    deeper = _recorded_noise(monkeypatch, name, view(2, depth=2, model_id="c"), **settings)
+    assert a.keys() == b.keys() and len(a) > 4
+    for key in a:
+        finite = torch.isfinite(a[key]) & torch.isfinite(b[key])  # sharpness: a zero weight is never perturbed
+        assert torch.allclose(a[key][finite], b[key][finite], rtol=1e-5, atol=1e-6), key
+        assert not torch.allclose(a[key][finite], again[key][finite]), key
+    shared = [k for k in a if k in deeper and a[k].shape == deeper[k].shape]
+    assert shared and all(torch.allclose(a[k], deeper[k], rtol=1e-5, atol=1e-6) for k in shared)
+    if name == "pacbayes_sigma":  # standard normal noise: the documented generator of each parameter's name
+        key = next(iter(a))
+        seed = int.from_bytes(hashlib.sha256(f"t/pacbayes_sigma/shared/draw0/{key}".encode()).digest()[:8], "little")
+        expected = torch.randn(a[key].shape, generator=torch.Generator().manual_seed(seed))
+        torch.testing.assert_close(a[key], expected)
 
 
 def test_chance_level_and_search_bounds():

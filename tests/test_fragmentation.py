@@ -1,6 +1,8 @@
 """Fragmentation (Mouton et al., arXiv 2411.04695): geometry, region counts and the measures, against
 values worked out by hand or from the construction of hand-weighted networks."""
 
+import hashlib
+
 import numpy as np
 import pytest
 import torch
@@ -65,7 +67,7 @@ def random_net(layers, input_shape, x, y, seed):
         weights.append(rng.normal(0, np.sqrt(2 / fan_in), w.shape) if w.ndim > 1 else np.zeros(w.shape))
     net.set_keras_weights(weights)
     view = ModelView(net, (x, y))
-    feats = view.forward_to(view.layer_names[-2], x).double()
+    feats = view.forward(x, view.layer_names[-2]).double()
     design = torch.cat([feats, torch.ones(len(x), 1, dtype=torch.float64)], 1)
     targets = torch.nn.functional.one_hot(y, int(y.max()) + 1).double()
     solution = torch.linalg.lstsq(design, targets).solution
@@ -395,16 +397,21 @@ def test_same_class_tuples_are_same_class_and_spread_evenly():
         same_class_tuples(np.array([0, 0, 1, 1]), 2, np.random.default_rng(0))
 
 
-def test_fragmentation_is_deterministic_and_seeded_by_task_and_model(cnn, images):
+def _shared_stream(key):
+    """The generator ``view.rng`` documents for a task-shared stream: sha256 of "<task>/<stream>/shared[#r<k>]"."""
+    return np.random.default_rng(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little"))
+
+
+def test_fragmentation_is_deterministic_and_seeded_by_task_and_repeat(cnn, images):
     x, y = images
     value = measures.get("fragmentation")(ModelView(cnn, (x, y), model_id="3", task_name="task_a"), **SMALL)
     again = measures.get("fragmentation")(ModelView(cnn, (x, y), model_id="3", task_name="task_a"), **SMALL)
     assert value == again
     assert value > 1  # the fitted head makes these planes fragmented
 
-    def triplets(task_name):
-        view = ModelView(cnn, (x, y), model_id="3", task_name=task_name)
-        return same_class_tuples(y.numpy(), 6, view.rng("fragmentation"))
+    def triplets(task_name, repeat=0):
+        key = f"{task_name}/fragmentation/shared" + (f"#r{repeat}" if repeat else "")
+        return same_class_tuples(y.numpy(), 6, _shared_stream(key))
 
     assert not np.array_equal(triplets("task_a"), triplets("task_b"))
     # the measure is the mean over exactly those triplets
@@ -414,6 +421,46 @@ def test_fragmentation_is_deterministic_and_seeded_by_task_and_model(cnn, images
     median = measures.get("fragmentation")(ModelView(cnn, (x, y), model_id="3", task_name="task_a"),
                                            aggregation="median", **SMALL)
     assert median == pytest.approx(np.median(per_triplet))
+    # repeat 1 draws other triplets, and the value is their mean
+    repeat1 = measures.get("fragmentation")(ModelView(cnn, (x, y), model_id="3", task_name="task_a", repeat=1),
+                                            **SMALL)
+    assert not np.array_equal(triplets("task_a", 1), triplets("task_a"))
+    assert repeat1 == pytest.approx(triplet_fragmentation(cnn, x[torch.as_tensor(triplets("task_a", 1))],
+                                                          resolution=16).mean())
+
+
+def test_every_model_of_a_repeat_gets_the_same_triplets_and_pairs(images):
+    """Common random numbers: two models of one architecture (different weights, different ids) are
+    measured on the same triplets (all three variants) and segment pairs in a repeat."""
+    x, y = images
+    nets = [random_net(architectures.cnn4((8, 8, 1), 3, width=4), (8, 8, 1), x, y, seed=s) for s in (0, 1)]
+    drawn = {}
+
+    class SpyView(ModelView):
+        def rng(self, stream=None, **kwargs):
+            generator = super().rng(stream, **kwargs)
+            state = generator.bit_generator.state["state"]["state"]  # where the stream starts
+            drawn.setdefault((self.model_id, self.repeat, self.measure_name), []).append(state)
+            return generator
+
+    for repeat in (0, 1):
+        for model_id, net in zip("ab", nets):
+            view = SpyView(net, (x, y), model_id=model_id, task_name="t", repeat=repeat)
+            measures.get("fragmentation")(view, **SMALL)
+            measures.get("fragmentation_hidden")(view, **SMALL)
+            measures.get("fragmentation_skips")(view, resolution=20, num_pairs=6)
+    for repeat in (0, 1):
+        for name in ("fragmentation", "fragmentation_hidden", "fragmentation_skips"):
+            assert drawn[("a", repeat, name)] == drawn[("b", repeat, name)]
+        # the two plane variants share one stream (paired); the segments draw their own
+        assert drawn[("a", repeat, "fragmentation")] == drawn[("a", repeat, "fragmentation_hidden")]
+        assert drawn[("a", repeat, "fragmentation")] != drawn[("a", repeat, "fragmentation_skips")]
+    assert drawn[("a", 0, "fragmentation")] != drawn[("a", 1, "fragmentation")]
+    # and the drawn triplets are the documented shared ones, whatever the model: values are their means
+    index = torch.as_tensor(same_class_tuples(y.numpy(), 6, _shared_stream("t/fragmentation/shared")))
+    for model_id, net in zip("ab", nets):
+        value = measures.get("fragmentation")(ModelView(net, (x, y), model_id=model_id, task_name="t"), **SMALL)
+        assert value == pytest.approx(triplet_fragmentation(net, x[index], resolution=16).mean())
 
 
 def test_hidden_variant_at_an_identity_layer_equals_input_space(images):

@@ -99,9 +99,9 @@ def test_model_view_hidden_layers_compose_to_logits():
     view = ModelView(net, (x, torch.zeros(7, dtype=torch.int64)))
     assert view.layer_names == ["conv2d", "flatten", "dense", "dense_1"]
     assert view.num_classes == 3
-    h = view.forward_to("dense", x)
+    h = view.forward(x, "dense")
     assert h.shape == (7, 5) and float(h.abs().max()) <= 1.0  # post-tanh
-    torch.testing.assert_close(view.forward_from("dense", h), view.logits(x), rtol=0, atol=0)
-    # per-model, per-measure seeds: equal for equal keys, different otherwise
+    torch.testing.assert_close(view.forward(h, after="dense"), view.forward(x), rtol=0, atol=0)
+    # per-stream seeds: equal for equal keys, different otherwise
     a, b = view.rng("m").random(3), view.rng("m").random(3)
     assert np.array_equal(a, b) and not np.array_equal(a, view.rng("other").random(3))

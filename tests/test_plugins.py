@@ -130,6 +130,9 @@ def test_new_measure_scaffold_installs_and_is_discovered(toy_task_path, tmp_path
     listing = run_cli("measures", env_extra=env)
     assert listing.returncode == 0, listing.stderr
     assert "l1_weights" in listing.stdout
+    listed = run_cli("measures", "--json", env_extra=env)
+    entry = json.loads(listed.stdout)["l1_weights"]
+    assert entry["sign"] == 1 and entry["stochastic"] is False  # the template declares both
     # its own test passes against the installed package
     own = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root / "tests")],
                          capture_output=True, text=True, cwd=root, env={**os.environ, **env})

@@ -39,9 +39,9 @@ class RecordingView(ModelView):
 
     random = False
 
-    def rng(self, stream=None):
+    def rng(self, stream=None, **kwargs):
         self.random = True
-        return super().rng(stream)
+        return super().rng(stream, **kwargs)
 
     def seed(self, key):  # a stream shared by the models of a task (the winners' task_rng)
         self.random = True
@@ -100,9 +100,13 @@ def test_repeat_zero_keeps_the_old_seeds_and_other_repeats_differ(tiny):
         return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")
 
     v0, v1, v2 = (_view(tiny, k) for k in (0, 1, 2))
-    assert v0.rng("x").random(4).tolist() == np.random.default_rng(old_seed("t/m/x")).random(4).tolist()
+    assert v0.rng("x", per_model=True).random(4).tolist() == np.random.default_rng(old_seed("t/m/x")).random(4).tolist()
     assert v0.seed("t/sample") == old_seed("t/sample")
-    assert v1.rng("x").random(4).tolist() == np.random.default_rng(old_seed("t/m/x#r1")).random(4).tolist()
+    assert (v1.rng("x", per_model=True).random(4).tolist()
+            == np.random.default_rng(old_seed("t/m/x#r1")).random(4).tolist())
+    # the shared stream keeps the key of the winners' task-shared draws
+    assert v0.rng("x").random(4).tolist() == np.random.default_rng(old_seed("t/x/shared")).random(4).tolist()
+    assert v1.rng("x").random(4).tolist() == np.random.default_rng(old_seed("t/x/shared#r1")).random(4).tolist()
     samples = [set(v.sample_indices().tolist()) for v in (v0, v1, v2)]
     assert samples[0] != samples[1] != samples[2] and len(samples[1]) == 200
     # the sample is the task's, not the model's: another model of the task gets the same one in a repeat
@@ -115,6 +119,32 @@ def test_repeat_zero_keeps_the_old_seeds_and_other_repeats_differ(tiny):
     assert small[0] == small[1] == list(range(150))
     with pytest.raises(ValueError, match="repeat"):
         _view(tiny, -1)
+
+
+def test_streams_are_shared_by_the_models_of_a_repeat_unless_per_model(tiny):
+    net, init, x, y = tiny
+    other_net = build_network(architectures.vgg((8, 8, 1), 10, width=4, depth=1, dense_units=16), (8, 8, 1))
+
+    def view(model_id, network, repeat=0):
+        return ModelView(network, (x, y), num_classes=10, model_id=model_id, task_name="t", repeat=repeat)
+
+    a, b, a1, b1 = view("a", net), view("b", other_net), view("a", net, 1), view("b", other_net, 1)
+    draws = {name: v.rng("s").random(5) for name, v in (("a", a), ("b", b), ("a1", a1), ("b1", b1))}
+    assert np.array_equal(draws["a"], draws["b"]) and np.array_equal(draws["a1"], draws["b1"])
+    assert not np.array_equal(draws["a"], draws["a1"])  # another repeat, other draws
+    assert not np.array_equal(a.rng("s", per_model=True).random(5), b.rng("s", per_model=True).random(5))
+    assert not np.array_equal(a.rng("s", per_model=True).random(5), draws["a"])
+    # per-tensor torch generators: keyed by (task, stream, key, repeat); per_model again per model
+    noise = {name: torch.randn(7, generator=v.torch_generator("conv2d.weight", "s"))
+             for name, v in (("a", a), ("b", b), ("a1", a1))}
+    assert torch.equal(noise["a"], noise["b"]) and not torch.equal(noise["a"], noise["a1"])
+    assert not torch.equal(noise["a"], torch.randn(7, generator=a.torch_generator("dense.weight", "s")))
+    assert torch.equal(noise["a"], torch.randn(7, generator=torch.Generator().manual_seed(
+        int.from_bytes(hashlib.sha256(b"t/s/shared/conv2d.weight").digest()[:8], "little"))))
+    assert not torch.equal(torch.randn(7, generator=a.torch_generator("k", "s", per_model=True)),
+                           torch.randn(7, generator=b.torch_generator("k", "s", per_model=True)))
+    with a.running("some_measure"):  # the default stream is the running measure's name
+        assert np.array_equal(a.rng().random(3), b.rng("some_measure").random(3))
 
 
 def test_t_interval_by_hand():

@@ -23,9 +23,16 @@ Conventions shared by both measures:
   spans a factor (upper / lower) ** (1 / 2**iterations), so the result is within half of that factor
   of the crossing (twice that in log terms for the 1 / scale^2 score).
 * Admissibility need not be monotone in the scale on a real network; bisection then finds one of the
-  crossings. The random draws are the same for every scale tried (common random numbers: drawn once
-  from seeds derived from ``view.rng()`` and scaled for each trial), so each trial is a
-  deterministic function of the scale, and reruns on the same model repeat exactly.
+  crossings. The random draws are the same for every scale tried (drawn once and scaled for each
+  trial), so each trial is a deterministic function of the scale, and reruns on the same model
+  repeat exactly.
+* Common random numbers across models: the noise of each parameter tensor comes from its own
+  ``view.torch_generator(key)``, keyed by the measure, the repeat and the parameter's name
+  (``network.named_parameters()``, e.g. ``conv2d_1.weight``), not by the model. Models of the same
+  architecture therefore get identical noise, tensor for tensor, in a repeat (what differs between
+  their values is their weights); a tensor whose shape differs between two models gets different
+  noise in each (there is no common draw of two shapes), while the other tensors of those models
+  still share theirs. Another repeat draws other noise.
 * Tolerances are absolute differences of accuracy / error fractions (0.1 = 10 percentage points, as in
   Jiang et al.); a model whose baseline accuracy is at most ``tolerance`` (chance level on 10 classes)
   admits every perturbation and scores 1 / upper^2.
@@ -62,7 +69,9 @@ class _Perturbed:
         if len(y) == 0:
             raise MeasureError(f"model {view.model_id}: {name} needs training data, the sample is empty")
         self.network = copy.deepcopy(view.network).eval()
-        self.params = list(self.network.parameters())
+        named = list(self.network.named_parameters())
+        self.names = [name for name, _ in named]  # key the per-tensor noise (module docstring)
+        self.params = [p for _, p in named]
         if not self.params:
             raise MeasureError(f"model {view.model_id}: {name} needs a network with trainable parameters, it has none")
         self.base = [p.detach().clone() for p in self.params]
@@ -122,15 +131,19 @@ def _check_search(view: ModelView, name: str, what: str, low: float, high: float
         raise MeasureError(f"model {view.model_id}: {name} needs 0 <= tolerance < 1, got {tolerance}")
 
 
-def _seed(view: ModelView, size: int | None = None):
-    return view.rng().integers(0, 2**63 - 1, size=size)
+def _noise(view: ModelView, model: _Perturbed, draw: Callable, prefix: str = "") -> list[torch.Tensor]:
+    """``draw`` (``torch.rand`` or ``torch.randn``) of each parameter's shape and dtype, from the
+    task-shared generator keyed by ``prefix`` + the parameter's name (module docstring), on its device."""
+    return [draw(w.shape, generator=view.torch_generator(prefix + name), dtype=w.dtype).to(w.device)
+            for name, w in zip(model.names, model.base)]
 
 
 # -- sharpness ----------------------------------------------------------------------------------
 
 
 @measure("sharpness",
-         source=f"Keskar et al., ICLR 2017 (sharpness); {JIANG_2020} (sharpness flatness 1/alpha'^2)", sign=1)
+         source=f"Keskar et al., ICLR 2017 (sharpness); {JIANG_2020} (sharpness flatness 1/alpha'^2)", sign=1,
+         version="2")
 def sharpness(view: ModelView, n: int | None = 100, tolerance: float = 0.1, steps: int = 5,
               iterations: int = 10, alpha_min: float = 1e-4, alpha_max: float = 1.0,
               batch_size: int | None = 50) -> float:
@@ -155,8 +168,10 @@ def sharpness(view: ModelView, n: int | None = 100, tolerance: float = 0.1, step
       back into the box after each step. The perturbation breaks the tolerance when the accuracy at
       any point visited (the start, each step, the end) is below acc0 - ``tolerance``; each point is
       checked on the forward pass that computes its gradient, and an evaluation stops at the first
-      point that breaks it. The random start is drawn once (from a seed from
-      ``view.rng()``), so every alpha tries the same point of the unit box scaled by alpha. ``steps=0`` checks the random point only.
+      point that breaks it. The random start is drawn once (per tensor from
+      ``view.torch_generator(parameter name)``, shared by the task's models of one architecture:
+      module docstring), so every alpha tries the same point of the unit box scaled by alpha.
+      ``steps=0`` checks the random point only.
     * Bisection on log(alpha) between ``alpha_min`` and ``alpha_max`` over ``iterations`` halvings
       (module docstring). alpha_max = 1 (100 % relative perturbation) breaks any trained network at
       once; VGGs trained to ~90-99 % on synthetic 32x32 data gave alpha' ~ 5e-3 (width 64, 2.2 M
@@ -179,11 +194,9 @@ def sharpness(view: ModelView, n: int | None = 100, tolerance: float = 0.1, step
         limit = math.floor(model.wrong() + tolerance * model.size + _SLACK)  # most misclassified allowed
         if limit >= model.size:
             return float(1.0 / alpha_max**2)  # nothing can break the tolerance
-        seed = int(_seed(view))
         magnitude = [w.abs() for w in model.base]
-        generator = torch.Generator().manual_seed(seed)  # the random start in the unit box, the same for every alpha
-        unit = [torch.rand(m.shape, generator=generator, dtype=m.dtype, device=generator.device).to(m.device) * 2 - 1
-                for m in magnitude]
+        # the random start in the unit box, the same for every alpha
+        unit = [u * 2 - 1 for u in _noise(view, model, torch.rand)]
         for p in model.params:
             p.requires_grad_(True)
 
@@ -223,7 +236,7 @@ def sharpness(view: ModelView, n: int | None = 100, tolerance: float = 0.1, step
 
 @measure("pacbayes_sigma",
          source=f"Neyshabur et al., NeurIPS 2017; Dziugaite & Roy, UAI 2017; {JIANG_2020} (pacbayes flatness 1/sigma'^2)",
-         sign=1)
+         sign=1, version="2")
 def pacbayes_sigma(view: ModelView, n: int | None = 100, tolerance: float = 0.1, draws: int = 10,
                    iterations: int = 10, sigma_min: float = 1e-5, sigma_max: float = 1.0,
                    batch_size: int | None = 50) -> float:
@@ -238,9 +251,10 @@ def pacbayes_sigma(view: ModelView, n: int | None = 100, tolerance: float = 0.1,
     * The noise is isotropic and absolute (the same sigma for every kernel entry, bias and BatchNorm
       gamma/beta), as in Jiang et al.'s pacbayes.flatness (not its magnitude-aware variant).
     * The expectation is the mean over ``draws`` Monte-Carlo noise draws. Draw k is sigma * g_k with
-      g_k a standard normal vector drawn once from its own fixed seed (a ``torch.Generator`` seeded
-      from ``view.rng()``; the draws are kept, one copy of the parameters each), so the estimated error is a
-      deterministic function of sigma and the same directions are compared at every scale. A trial
+      g_k a standard normal vector drawn once (per tensor from ``view.torch_generator("draw<k>/<parameter
+      name>")``, shared by the task's models of one architecture: module docstring; the draws are kept,
+      one copy of the parameters each), so the estimated error is a deterministic function of sigma and
+      the same directions are compared at every scale. A trial
       stops as soon as the misclassified count summed over the draws already exceeds the allowance.
     * Bisection on log(sigma) between ``sigma_min`` and ``sigma_max`` over ``iterations`` halvings
       (module docstring). The VGGs trained for the timing of ``sharpness`` gave sigma' ~ 1.6e-2
@@ -265,16 +279,13 @@ def pacbayes_sigma(view: ModelView, n: int | None = 100, tolerance: float = 0.1,
         limit = math.floor(draws * (model.wrong() + tolerance * model.size) + _SLACK * draws * model.size)
         if limit >= draws * model.size:
             return float(1.0 / sigma_max**2)
-        seeds = [int(s) for s in _seed(view, draws)]
         directions = []  # g_k of each draw, drawn once: every sigma scales the same ones
 
         def admissible(sigma: float) -> bool:
             total = 0
-            for k, seed in enumerate(seeds):
+            for k in range(draws):
                 if k == len(directions):
-                    generator = torch.Generator().manual_seed(seed)
-                    directions.append([torch.randn(w.shape, generator=generator, dtype=w.dtype,
-                                                   device=generator.device).to(w.device) for w in model.base])
+                    directions.append(_noise(view, model, torch.randn, f"draw{k}/"))
                 model.load([sigma * g for g in directions[k]])
                 total += model.wrong(limit - total)
                 if total > limit:

@@ -46,8 +46,9 @@ from ..registry import MeasureError, measure
 from ..stats.planes import same_class_tuples, segment_skips, triplet_fragmentation
 
 
-# Every fragmentation variant draws its triplets from this stream of ``view.rng``: input-space and
-# hidden-layer values of a model are computed on the same triplets (a paired comparison), and reruns repeat.
+# Every fragmentation variant draws its triplets from this stream of ``view.rng``, which is shared by the
+# task's models (common random numbers): in a repeat every model, input space and hidden layers alike, is
+# measured on the same triplets (paired comparisons), another repeat draws others, and reruns repeat.
 _TRIPLET_STREAM = "fragmentation"
 
 
@@ -88,7 +89,7 @@ def _check(measure_name: str, resolution, batch_size, aggregation, padding=0.0, 
         raise MeasureError(f"measure '{measure_name}': {exc}") from None
 
 
-@measure("fragmentation", source=MOUTON_FRAGMENTATION, sign=1)
+@measure("fragmentation", source=MOUTON_FRAGMENTATION, sign=1, version="2")
 def fragmentation(view: ModelView, resolution: int = 24, padding: float = 0.1, num_triplets: int = 20,
                   aggregation: str = "mean", normalize: bool = False, batch_size: int = 64) -> float:
     """Mean class-region count on planes through same-class training triplets, in input space (larger: larger gap).
@@ -102,7 +103,8 @@ def fragmentation(view: ModelView, resolution: int = 24, padding: float = 0.1, n
         resolution: R, grid points per axis [24; Somepalli et al. used 50, too costly for a 300 s budget].
         padding: fraction of the anchors' bounding-box extent added on each side [0.1, Somepalli et al.].
         num_triplets: triplets of the SAME class, spread evenly over classes, drawn with
-            ``view.rng("fragmentation")`` so reruns repeat [20: two per class for 10 classes].
+            ``view.rng("fragmentation")``: the same triplets for every model of the task in a repeat,
+            other triplets in another repeat, and reruns repeat [20: two per class for 10 classes].
         aggregation: "mean" (the paper's) or "median" over triplets [mean].
         normalize: divide each triplet's count by the number of classes present in its plane [False].
         batch_size: grid points per forward pass (speed and memory only) [64: on a task-1 VGG
@@ -117,7 +119,7 @@ def fragmentation(view: ModelView, resolution: int = 24, padding: float = 0.1, n
     return _aggregate(values, aggregation, "fragmentation", view)
 
 
-@measure("fragmentation_hidden", source=MOUTON_FRAGMENTATION, sign=1)
+@measure("fragmentation_hidden", source=MOUTON_FRAGMENTATION, sign=1, version="2")
 def fragmentation_hidden(view: ModelView, layer="middle", resolution: int = 24, padding: float = 0.1,
                          num_triplets: int = 20, aggregation: str = "mean", normalize: bool = False,
                          batch_size: int = 64) -> float:
@@ -150,7 +152,8 @@ def fragmentation_hidden(view: ModelView, layer="middle", resolution: int = 24, 
     return float(np.mean(per_layer))
 
 
-@measure("fragmentation_skips", source=MOUTON_FRAGMENTATION + "; 1-D 'skips' count of Somepalli et al.'s code", sign=1)
+@measure("fragmentation_skips", source=MOUTON_FRAGMENTATION + "; 1-D 'skips' count of Somepalli et al.'s code", sign=1,
+         version="2")
 def fragmentation_skips(view: ModelView, resolution: int = 100, num_pairs: int = 50, aggregation: str = "mean",
                         batch_size: int = 64) -> float:
     """Mean number of class changes along segments between same-class training samples (larger: larger gap).
@@ -162,7 +165,8 @@ def fragmentation_skips(view: ModelView, resolution: int = 100, num_pairs: int =
     Parameters:
         resolution: points per segment [100].
         num_pairs: pairs of the SAME class, spread evenly over classes, drawn with
-            ``view.rng()`` (the stream of "fragmentation_skips") [50: five per class for 10 classes].
+            ``view.rng()`` (the stream of "fragmentation_skips", the same pairs for every model of the
+            task in a repeat) [50: five per class for 10 classes].
         aggregation: "mean" or "median" over pairs [mean].
         batch_size: points per forward pass (speed and memory only) [64, as ``fragmentation``].
     """

@@ -127,9 +127,9 @@ def run_threads(view, threads: int, num_triplets: int, resolution: int, batch_si
         mm_before = matmul_gflops(repeat=mm_repeat)
         index = same_class_tuples(view.y_train.numpy(), num_triplets, view.rng("fragmentation"), size=3)
         triplets = view.x_train[torch.as_tensor(index)]
-        classifier = TimedClassifier(view.logits)
+        classifier = TimedClassifier(view.forward)
         with torch.inference_mode():  # warm-up batch of the measure's shape
-            view.logits(torch.rand(batch_size, 3, 32, 32).contiguous(memory_format=torch.channels_last))
+            view.forward(torch.rand(batch_size, 3, 32, 32).contiguous(memory_format=torch.channels_last))
         start = time.perf_counter()
         values = triplet_fragmentation(classifier, triplets, resolution=resolution, padding=0.1,
                                        batch_size=batch_size)

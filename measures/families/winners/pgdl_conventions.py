@@ -35,7 +35,7 @@ def task_rng(view: ModelView, name: str) -> np.random.Generator:
 
     ``authors_seed`` draws the seed of repeat k >= 1 (``--repeats``) from it, shared again by every
     model of the task."""
-    return np.random.default_rng(view.seed(f"{view.task_name}/{name}/shared"))
+    return view.rng(name)  # seeded by (task, name, repeat): "<task>/<name>/shared", #r<k> for repeat k >= 1
 
 
 def first_weighted_layer(view: ModelView) -> str:
