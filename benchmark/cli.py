@@ -46,7 +46,8 @@ from .studies.cli import add_study_parsers
 from .studies.common import StudyError
 
 # The table's legend: intervals, comparisons, orientation and the ceiling, as computed.
-LEGEND = ("CMI x100, tau, psi: the mean over {repeats} repeat(s) of each stochastic measure (deterministic ones once) "
+LEGEND = ("CMI x100, tau, psi: the mean over the K repeats of each stochastic measure (deterministic ones once; "
+          "--repeats {repeats}) "
           "± half the width of a 95% interval over the gaps' joint test-set resamples and the repeats (centred "
           "bootstrap; the expected score at this test-set size); tau and psi times the measure's sign, so positive "
           "means it ranks the gaps the way it declares.\n"
@@ -104,15 +105,17 @@ def _print_table(rows: list[tuple[str, str, dict]]) -> None:
         worst = min(scores["conditions"], key=lambda c: scores["conditions"][c]) if scores["conditions"] else ""
         robust = scores["robust_sign_error"]["robust"]
         sign = scores.get("sign", 1)
-        cells.append((task, name, _pm(scores, "cmi", scores["cmi"], 100),
+        cells.append((task, name, str(scores.get("repeats", "")), _pm(scores, "cmi", scores["cmi"], 100),
                       _pm(scores, "kendall_tau", scores["kendall_tau"], sign),
                       _pm(scores, "psi", scores["granulated_kendall"]["psi"], sign),
                       _fmt(robust) if robust is not None else "nan",
                       versus(scores.get("comparison_with_best"), name), worst))
-    heads = ("task", "measure", "CMI x100", "sign*tau", "sign*psi", "robust", "vs best", "worst conditioning pair")
-    right = (False, False, True, True, True, True, False, False)
-    if not any(c[6] for c in cells):  # no comparison (evaluate): no column
-        heads, right, cells = heads[:6] + heads[7:], right[:6] + right[7:], [c[:6] + c[7:] for c in cells]
+    heads = ("task", "measure", "K", "CMI x100", "sign*tau", "sign*psi", "robust", "vs best", "worst conditioning pair")
+    right = (False, False, True, True, True, True, True, False, False)
+    if not any(c[7] for c in cells):  # no comparison (evaluate): no column
+        heads, right, cells = heads[:7] + heads[8:], right[:7] + right[8:], [c[:7] + c[8:] for c in cells]
+    if not any(c[2] for c in cells):  # no repeats (evaluate): no column
+        heads, right, cells = heads[:2] + heads[3:], right[:2] + right[3:], [c[:2] + c[3:] for c in cells]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(heads)]
 
     def line(values):
@@ -398,9 +401,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.1:8786 (with --backend dask)")
     g.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per core)")
     g.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: cores / workers)")
-    g.add_argument("--repeats", type=_positive_int, default=DEFAULT_REPEATS, metavar="K",
-                   help=f"run each stochastic measure with K independent seeds (deterministic ones once) and report "
-                   f"means with 95%% intervals over them (default: {DEFAULT_REPEATS})")
+    g.add_argument("--repeats", type=_repeats, default=DEFAULT_REPEATS, metavar="K",
+                   help="run each stochastic measure with K independent seeds (deterministic ones once), or 'auto' "
+                   "(default): repeats by need, 2 to 6 per measure until its mean CMI's standard error is below "
+                   "0.02 with 90%% confidence; the count used is printed per measure")
     g.add_argument("--device", type=_device, default="cpu",
                    help="where measures run: cpu (default), cuda (one worker per GPU when there are several), "
                    "cuda:N or mps")
@@ -410,6 +414,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--budget", type=_seconds, default=DEFAULT_BUDGET_S,
                    help=f"seconds allowed per model and measure (default: {DEFAULT_BUDGET_S:g}, the competition's)")
     _add_plugin_options(g)
+
+
+def _repeats(text: str):
+    return "auto" if text == "auto" else _positive_int(text)
 
 
 def _positive_int(text: str) -> int:

@@ -6,6 +6,7 @@ lacks, and score every (task, measure) from the stored values. ``pgdl-bench scor
 from __future__ import annotations
 
 import ast
+import math
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from types import SimpleNamespace
 
 
 import measures as measure_registry
+from measures.repeats_rule import RepeatsRule
 from task_loaders import TaskFormatError, load_task
 from task_loaders.pinned import pinned_zoo
 from task_loaders.replicates import read_replicate_set
@@ -27,12 +29,12 @@ from .replicate_scores import summarize_replicates
 from .running.executor import DEFAULT_BUDGET_S, make_executor
 from .running.plugins import load_plugin
 from .running.provenance import provenance, task_provenance
-from .running.runner import LOST, Failure, prepare, run_measures
+from .running.runner import LOST, Failure, prepare, run_measures, stored_repeats
 from .running.store import ResultStore
 from .running.submission import submission_dir
-from .scores.scoring import PredictionError
+from .scores.scoring import PredictionError, TaskArrays, conditional_mutual_information
 
-DEFAULT_REPEATS = 3
+DEFAULT_REPEATS = "auto"
 
 
 def executor_of(args):
@@ -113,11 +115,55 @@ def computed(args):
     load_failures: list[str] = []
     paths, replicate_sets = expand_replicate_sets(args.task or [str(p) for p in default_zoo_paths()])
     tasks = load_tasks(paths, args.reference, load_failures)
-    runs = [prepare(task, names, overrides, repeats=args.repeats) for task in tasks]
+    rule = REPEATS_RULE if args.repeats == "auto" else None
+    counts = {n: rule.k_min if rule else int(args.repeats) for n in names}
+    executor = executor_of(args)
     with ResultStore(args.store) as store:
-        report = run_measures(runs, store, executor_of(args), fresh=args.fresh, retry_failed=args.retry_failed,
-                              plugins=tuple(plugins), progress=not args.quiet, device=args.device)
+        fresh, retry_failed, first = args.fresh, args.retry_failed, None
+        while True:
+            runs = [prepare(task, names, overrides, repeats=counts) for task in tasks]
+            report = run_measures(runs, store, executor, fresh=fresh, retry_failed=retry_failed,
+                                  plugins=tuple(plugins), progress=not args.quiet, device=args.device)
+            fresh = retry_failed = False  # once: later rounds only add repeats
+            if first is None:
+                first = report
+            else:  # a later round: what it computed adds up; its failures are all there are (read from the store)
+                report.computed += first.computed
+                report.reused, report.stale = first.reused, first.stale
+                first = report
+            more = _more_repeats(runs, store, rule) if rule else []
+            if not more:
+                break
+            for name in more:
+                counts[name] += 1
         yield Computed(names, runs, store, report, load_failures, replicate_sets, args.device)
+
+
+# ``--repeats auto`` (the default): repeats by need, the rule of ``measures.repeats_rule`` on the CMI of each
+# task, two repeats at least and six at most, stopping once the mean CMI's standard error is below 0.02 (two
+# points of CMI x100) with 90% confidence.
+REPEATS_RULE = RepeatsRule(target_se=0.02, k_min=2, k_max=6)
+
+
+def _more_repeats(runs, store, rule: RepeatsRule) -> list[str]:
+    """The stochastic measures that need another repeat: on some task, the rule asks for one given the CMI of
+    the repeats stored so far (a measure that failed somewhere gets none: its score is undefined anyway)."""
+    more = []
+    for name in runs[0].measures if runs else []:
+        if not measure_registry.get(name).stochastic or runs[0].num_repeats(name) >= rule.k_max:
+            continue
+        needs = False
+        for run in runs:
+            repeats = stored_repeats(store, run, name)
+            if repeats is None:
+                needs = False
+                break
+            arrays = TaskArrays.from_task(run.task)
+            cmis = [conditional_mutual_information(values, arrays).cmi for values in repeats]
+            needs = needs or (not any(math.isnan(c) for c in cmis) and rule.needs_another(cmis))
+        if needs:
+            more.append(name)
+    return more
 
 
 def expand_replicate_sets(paths: list[str]) -> tuple[list[str], list]:

@@ -54,8 +54,8 @@ def test_score_table_and_measures_listing(toy_task_path, tmp_path):
     out = run_cli("score", toy_task_path, "-m", "weight_norm", "-q", "--out", tmp_path)
     assert out.returncode == 0, out.stderr
     header, row = out.stdout.strip().splitlines()[:2]
-    assert header.split()[:4] == ["task", "measure", "CMI", "x100"]
-    assert row.split()[:3] == ["pgdl_toy_data", "weight_norm", "10.07"]
+    assert header.split()[:5] == ["task", "measure", "K", "CMI", "x100"]
+    assert row.split()[:4] == ["pgdl_toy_data", "weight_norm", "1", "10.07"]  # deterministic: one repeat
     listing = run_cli("measures")
     assert listing.returncode == 0
     names = [line.split()[0] for line in listing.stdout.splitlines() if line and not line.startswith(" ")]

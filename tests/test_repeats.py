@@ -244,7 +244,7 @@ def test_score_and_evaluate_json_with_repeats(toy_task_path, tmp_path, capsys):
     # the table shows the intervals and the comparison
     assert main(args) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[0].split()[:8] == ["task", "measure", "CMI", "x100", "sign*tau", "sign*psi", "robust", "vs"]
+    assert table[0].split()[:9] == ["task", "measure", "K", "CMI", "x100", "sign*tau", "sign*psi", "robust", "vs"]
     row = next(line for line in table if "weight_norm" in line)
     assert f"{norm['cmi'] * 100:.2f} ± 0.00" in row
     assert "best" in row or "not separated (p = " in row or "worse (p = " in row

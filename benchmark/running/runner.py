@@ -199,14 +199,18 @@ def measure_settings(names: list[str], overrides: dict[str, dict] | None = None)
     return {name: measure_registry.get(name).resolve((overrides or {}).get(name)) for name in names}
 
 
-def prepare(task: Task, names: list[str], overrides: dict[str, dict] | None = None, repeats: int = 1) -> TaskRun:
-    """A task's run of ``names``: each stochastic measure ``repeats`` times, each deterministic one once."""
-    if int(repeats) != repeats or repeats < 1:
-        raise ValueError(f"--repeats must be a positive integer, got {repeats!r}")
+def prepare(task: Task, names: list[str], overrides: dict[str, dict] | None = None,
+            repeats: int | dict[str, int] = 1) -> TaskRun:
+    """A task's run of ``names``: each stochastic measure ``repeats`` times (or ``repeats[name]`` times),
+    each deterministic one once."""
+    wanted = repeats if isinstance(repeats, dict) else {n: repeats for n in names}
+    for value in wanted.values():
+        if int(value) != value or value < 1:
+            raise ValueError(f"--repeats must be a positive integer, got {value!r}")
     params = measure_settings(names, overrides)
     keyed = {n: (params_key(params[n], builtin=measure_registry.family(measure_registry.get(n)) != "plugins"),
                  code_version(measure_registry.get(n))) for n in names}
-    counts = {n: int(repeats) if measure_registry.get(n).stochastic else 1 for n in names}
+    counts = {n: int(wanted.get(n, 1)) if measure_registry.get(n).stochastic else 1 for n in names}
     return TaskRun(task, task_fingerprint(task), keyed, params, counts)
 
 
