@@ -14,7 +14,7 @@ from .registry import _REGISTRY, Measure, MeasureError
 
 # A built-in measure's family is the module (or subpackage) of ``measures.families`` defining it.
 _FAMILIES_PACKAGE = "measures.families."
-FAMILIES = ("margins", "fragmentation", "sparsity", "clustering", "norms", "flatness", "winners")
+FAMILIES = ("margins", "fragmentation", "sparsity", "clustering", "norms", "flatness", "winners", "kv_margins")
 
 
 def available() -> list[str]:

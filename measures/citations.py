@@ -12,3 +12,6 @@ MOUTON_FRAGMENTATION = ("Mouton, Rabe, Haasbroek, Theunissen, Potgieter, Davel, 
                         "useful complexity measure?', arXiv 2411.04695; triplet planes of Somepalli et al., CVPR 2022")
 POTGIETER = "Potgieter, Mouton & Davel, arXiv 2501.14441"
 HAASBROEK = "Haasbroek & Davel, SACAIR 2020"
+CHUANG_KV = ("Chuang, Mroueh, Greenewald, Torralba & Jegelka, 'Measuring Generalization with Optimal Transport', "
+             "NeurIPS 2021, arXiv 2106.03314")
+CHUANG_KV_CODE = "github.com/chingyaoc/kV-Margin"

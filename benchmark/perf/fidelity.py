@@ -101,8 +101,8 @@ def _restore(state):
 
 
 def _call(model, dataset):
-    if len(inspect.signature(_authors.complexity).parameters) >= 3:
-        return _authors.complexity(model, dataset, TARGET, **KWARGS)
+    if "program_dir" in inspect.getfullargspec(_authors.complexity).args:  # the kit's ingestion rule
+        return _authors.complexity(model, dataset, program_dir=TARGET, **KWARGS)
     return _authors.complexity(model, dataset, **KWARGS)
 
 
