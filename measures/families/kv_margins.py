@@ -118,7 +118,7 @@ def _kv_score(view: ModelView, name: str, layer, per_class, seed, eps: float | N
                            f"the split has {len(sample)}")
     kept = margins[:used] if eps is None else margins[:used] / (norms[:used] + eps)
     if not gamma > 0:
-        raise MeasureError(f"model {view.model_id}: the k-variance normalizer is {gamma!r} at layer {hidden!r} "
+        raise MeasureError(f"model {view.model_id}: the k-variance normalizer is {float(gamma)} at layer {hidden!r} "
                            "(every class's halves coincide, or the margin's gradient vanishes)")
     return float(-np.median(kept) / gamma)
 

@@ -55,7 +55,7 @@ def half_split_w1(features) -> float:
 
 def _rows(x) -> np.ndarray:
     x = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    return x.reshape(len(x), -1).astype(np.float64)
+    return x.reshape(len(x), int(np.prod(x.shape[1:]))).astype(np.float64)
 
 
 def authors_draws(labels, per_class: int = 200, seed: int = 0) -> tuple[np.ndarray, list[np.ndarray]]:
