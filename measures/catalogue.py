@@ -14,7 +14,8 @@ from .registry import _REGISTRY, Measure, MeasureError
 
 # A built-in measure's family is the module (or subpackage) of ``measures.families`` defining it.
 _FAMILIES_PACKAGE = "measures.families."
-FAMILIES = ("margins", "fragmentation", "sparsity", "clustering", "norms", "flatness", "winners", "reference")
+FAMILIES = ("margins", "fragmentation", "sparsity", "clustering", "norms", "flatness", "winners", "reference",
+            "kv_margins")
 
 
 def available() -> list[str]:

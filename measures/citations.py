@@ -15,3 +15,6 @@ HAASBROEK = "Haasbroek & Davel, SACAIR 2020"
 DZIUGAITE_2020 = ("Dziugaite, Drouin, Neal, Rajkumar, Caballero, Wang, Mitliagkas & Roy, NeurIPS 2020, "
                   "'In search of robust measures of generalization'")
 ROBUST_MEASURES_CODE = "github.com/nitarshan/robust-generalization-measures (data/generation/measures.py, get_all_measures)"
+CHUANG_KV = ("Chuang, Mroueh, Greenewald, Torralba & Jegelka, 'Measuring Generalization with Optimal Transport', "
+             "NeurIPS 2021, arXiv 2106.03314")
+CHUANG_KV_CODE = "github.com/chingyaoc/kV-Margin"

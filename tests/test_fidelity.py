@@ -38,6 +38,35 @@ def test_shims_pick_the_measure_and_offset_seeds_only_when_asked(tmp_path):
                                                                           "authors_augment_margin_seed3"]
 
 
+def test_param_runs_the_port_with_it_and_the_authors_with_the_call_that_computes_it(tmp_path, monkeypatch, capsys):
+    import benchmark.perf.fidelity as fidelity
+
+    authors = tmp_path / "authors"
+    authors.mkdir()
+    (authors / "complexity.py").write_text("def complexity(model, dataset, shallow=True):\n    return 0.0\n")
+    # Chuang et al.'s two submissions default to shallow=True (kV-Margin) and shallow=False (kV-GN-Margin)
+    assert fidelity.authors_kwargs("kv_margin", {"layer": "deep"}) == {"shallow": False}
+    assert fidelity.authors_kwargs("kv_gn_margin", {"layer": "shallow"}) == {"shallow": True}
+    assert fidelity.authors_kwargs("kv_gn_margin") == {}
+    with pytest.raises(SystemExit, match="known: layer=shallow, layer=deep"):
+        fidelity.authors_kwargs("kv_margin", {"layer": "first"})
+    seen = []
+
+    def score(task, measures, submissions, workers, params=()):
+        seen.append((measures, [folder.name for folder in submissions], list(params)))
+        return {name: {"m0": 1.0, "m1": 2.0, "m2": 3.0} for name in measures}
+
+    monkeypatch.setattr(fidelity, "_score", score)
+    row = fidelity.run(authors, "kv_margin", ["zoo"], False, 1, tmp_path / "shims", params={"layer": "deep"})["zoo"]
+    assert seen == [(["kv_margin", "submission:authors_kv_margin_layer-deep"], ["authors_kv_margin_layer-deep"],
+                     ["kv_margin.layer=deep"])]
+    assert row["native_vs_authors"]["spearman"] == pytest.approx(1.0)
+    shim = (tmp_path / "shims" / "authors_kv_margin_layer-deep" / "complexity.py").read_text()
+    assert "KWARGS = {'shallow': False}" in shim
+    assert main(["--submission", str(authors), "--measure", "conv_margin", "--param", "layer=deep", "zoo"]) == 2
+    assert "no call of the authors' code computes conv_margin" in capsys.readouterr().err
+
+
 def test_fidelity_refuses_a_folder_without_complexity_py(tmp_path, capsys):
     assert main(["--submission", str(tmp_path), "--measure", "conv_margin", str(tmp_path)]) == 2
     assert "no complexity.py" in capsys.readouterr().err
@@ -54,7 +83,7 @@ def test_seed_adds_a_seeded_run_of_the_authors_code_and_compares_the_port_with_i
                "submission:authors_vpm_label_variation_seed1": {"m0": 2.0, "m1": 1.0, "m2": 3.0},
                "submission:authors_vpm_label_variation_seed0": {"m0": 0.5, "m1": 1.0, "m2": 1.5}}
 
-    def score(task, measures, submissions, workers):
+    def score(task, measures, submissions, workers, params=()):
         calls.append(([folder.name for folder in submissions], measures))
         return {name: columns[name] for name in measures}
 

@@ -249,7 +249,8 @@ def test_reference_rows_for_task2():
     assert rows and all(r["reference"] for r in rows)
     expected = {p.name: p.cmi_x100["task2"] for p in PUBLISHED_SCORES if "task2" in p.cmi_x100}
     assert {r["measure"]: r["tasks"]["task2_v1"]["cmi_x100"] for r in rows} == expected
-    assert expected[PUBLISHED_SCORES[0].name] == 22.19 and len(expected) == 7
+    assert expected[PUBLISHED_SCORES[0].name] == 22.19
+    assert expected["kV-GN margin, 8th layer (k-variance normalized, gradient-normalized margin)"] == 46.28
     assert [r["mean_cmi_x100"] for r in rows] == sorted(expected.values(), reverse=True)
     assert all(p.citation for p in PUBLISHED_SCORES)
     assert build([TaskInfo("task2_v1", 18)])["rows"] == []
@@ -288,6 +289,29 @@ def test_published_scores_are_data_checked_when_read():
     with pytest.raises(ReferenceDataError, match="not a reference scores file"):
         load_reference_data("{}", "ref.json")
     assert data["citations"] and all(p.citation in data["citations"].values() for p in rows)
+
+
+def test_published_kv_margin_rows_are_the_four_rows_of_their_readme():
+    """Chuang et al.'s README (github.com/chingyaoc/kV-Margin, "Results", random seed 0): kV and kV-GN
+    margins at the 1st and the 8th layer, on every task but task 3, beside the winners' and the kit's rows."""
+    readme = {  # task1 task2 task4 task5 task6 task7 task8 task9, as their table prints them
+        "kV margin, 1st layer": (5.83, 29.11, 36.45, 17.51, 6.27, 2.11, 1.89, 13.89),
+        "kV margin, 8th layer": (29.72, 27.19, 6.01, 15.10, 0.81, 1.71, 0.37, 1.43),
+        "kV-GN margin, 1st layer": (18.17, 45.24, 30.78, 15.66, 4.48, 3.91, 0.58, 21.85),
+        "kV-GN margin, 8th layer": (41.09, 46.28, 6.71, 15.99, 1.11, 5.93, 0.66, 8.14),
+    }
+    tasks = ("task1", "task2", "task4", "task5", "task6", "task7", "task8", "task9")
+    rows = {p.name.split(" (")[0]: p for p in PUBLISHED_SCORES if p.name.startswith(("kV margin", "kV-GN margin"))}
+    assert set(rows) == set(readme)
+    for name, values in readme.items():
+        assert rows[name].cmi_x100 == dict(zip(tasks, values)), name
+        assert "Measuring Generalization with Optimal Transport" in rows[name].citation
+        assert "github.com/chingyaoc/kV-Margin" in rows[name].citation and rows[name].mean_x100 is None
+    # they join the other published rows on an official task, e.g. task 9 (32 models)
+    board = build([TaskInfo("task9", 32)])
+    shown = {r["measure"]: r["tasks"]["task9"]["cmi_x100"] for r in board["rows"]}
+    assert shown["kV-GN margin, 1st layer (k-variance normalized, gradient-normalized margin)"] == 21.85
+    assert shown["DBI x LWM (Davies-Bouldin index x (1 - label-wise mixup accuracy))"] == 25.86
 
 
 def test_reference_rows_in_every_format(tmp_path):

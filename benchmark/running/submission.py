@@ -18,7 +18,15 @@ by default, resuming), and each call gets what the competition gave:
   only the layer classes this benchmark accepts are instantiated (the task folder is untrusted).
 * ``dataset``: the training split, unbatched and unshuffled, as a ``tf.data.Dataset`` of
   ``(inputs float32 NHWC, label int32)``.
-* ``program_dir``: the submission folder.
+* ``program_dir``: the submission folder, passed as the keyword ``program_dir=`` when ``complexity``
+  has a parameter of that name, as the kit's ingestion decides (``inspect.getfullargspec``); any
+  other third parameter keeps its default (kV-Margin's ``shallow=``, for one).
+
+TensorFlow's C++ logging is kept to errors (``TF_CPP_MIN_LOG_LEVEL=2``) unless the user's
+environment sets the variable: ``submission_environment`` sets it (and ``KERAS_BACKEND``) when a
+submission is registered, so the worker processes inherit it, and again in the worker before the
+submission's ``complexity.py``, which imports TensorFlow itself, is imported. TensorFlow 2.21 still
+prints one line (oneDNN's notice, ``port.cc``) before it reads the variable.
 
 TensorFlow is an optional extra (``pip install -e '.[tf]'``: ``tensorflow-cpu``); it is imported in
 the worker the first time a submission runs, with the Keras 3 TensorFlow backend. Registering a
@@ -79,6 +87,7 @@ def register_submission(path: str | os.PathLike) -> str:
     folder = submission_dir(path)
     if importlib.util.find_spec("tensorflow") is None:
         raise SubmissionError(f"{folder}: {TF_HINT}")
+    submission_environment()  # before any worker starts: they inherit it
     name = PREFIX + folder.name
 
     def run(view: ModelView) -> float:
@@ -101,6 +110,14 @@ def register_submission(path: str | os.PathLike) -> str:
 
 
 _TF_THREADS_SET = False  # TensorFlow's thread pools can be sized once per process
+TF_LOG_LEVEL = "2"  # TensorFlow's C++ logging: errors only (0 all, 1 no INFO, 2 no WARNING either, 3 none)
+
+
+def submission_environment() -> None:
+    """What TensorFlow reads when it is imported: the Keras 3 TensorFlow backend, and C++ logging kept to
+    errors unless the user set ``TF_CPP_MIN_LOG_LEVEL``. Must run before anything imports TensorFlow."""
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", TF_LOG_LEVEL)
 
 
 def tensorflow(threads: int | None = None):
@@ -111,8 +128,7 @@ def tensorflow(threads: int | None = None):
         if backend != "tensorflow":
             raise SubmissionError(f"keras is already loaded with the {backend!r} backend in this process; "
                                   "run submissions in worker processes (--backend local)")
-    os.environ["KERAS_BACKEND"] = "tensorflow"
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    submission_environment()
     try:
         import tensorflow as tf
     except ImportError:
@@ -199,6 +215,7 @@ _MODULES: dict[Path, object] = {}
 def load_complexity(folder: Path):
     """The submission's ``complexity`` function (its folder is put on ``sys.path`` for its imports)."""
     if folder not in _MODULES:
+        submission_environment()  # complexity.py imports TensorFlow itself: the environment comes first
         legacy_numpy_aliases()
         if str(folder) not in sys.path:
             sys.path.insert(0, str(folder))
@@ -215,6 +232,16 @@ def load_complexity(folder: Path):
     return _MODULES[folder]
 
 
+def call_complexity(fn, model, dataset, folder: Path):
+    """``fn(model, dataset, program_dir=folder)`` when ``fn`` has a parameter named ``program_dir``, else
+    ``fn(model, dataset)``: the kit's ingestion rule, so a third parameter of another name keeps its default."""
+    try:
+        named = "program_dir" in inspect.getfullargspec(fn).args
+    except TypeError:
+        named = False
+    return fn(model, dataset, program_dir=str(folder)) if named else fn(model, dataset)
+
+
 def run_submission(folder: Path, view: ModelView) -> float:
     """Call the submission's ``complexity`` on one model, as the competition did."""
     import torch
@@ -223,12 +250,8 @@ def run_submission(folder: Path, view: ModelView) -> float:
     tf = tensorflow(threads=torch.get_num_threads())
     model = keras_model(tf, view.network, view.initial_network, where=f"model {view.model_id}")
     dataset = training_dataset(tf, view)
-    try:
-        arity = len(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        arity = 2
     with contextlib.redirect_stdout(sys.stderr):  # submissions print; stdout may carry --json output
-        value = fn(model, dataset, str(folder)) if arity >= 3 else fn(model, dataset)
+        value = call_complexity(fn, model, dataset, folder)
     try:
         return float(value.numpy() if hasattr(value, "numpy") else value)
     except (TypeError, ValueError):

@@ -5,4 +5,4 @@ the statistics of ``measures.stats`` and checks its parameters. Importing this p
 them all. A family is the module (or, for ``winners``, the subpackage) its measures are defined in.
 """
 
-from . import clustering, flatness, fragmentation, margins, norms, reference, sparsity, winners  # noqa: F401
+from . import clustering, flatness, fragmentation, kv_margins, margins, norms, reference, sparsity, winners  # noqa: F401

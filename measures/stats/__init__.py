@@ -12,5 +12,7 @@ into a ``MeasureError`` naming the model.
 - ``graphs``: k-NN graphs, their Laplacian, label variation on them;
 - ``planes``: grids on planes through samples, class regions and class changes (fragmentation);
 - ``augmentations``: the PGDL winners' augmentations and mixup partners;
+- ``kv_margins``: W1 between equal-size uniform samples (the k-variance), the kV-margin draws and
+  gradient norms;
 - ``tf_random``: TensorFlow's random draws (Philox, ``tf.data`` shuffle), reproduced in numpy.
 """
