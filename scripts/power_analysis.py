@@ -24,7 +24,9 @@ a new training seed and test draw give):
 * ``power``: the share of zoos on which a paired bootstrap test puts the good measure above the other
   (median, runner-up) at Bonferroni-corrected p < 0.01 over ``comparisons`` (39: the best of ~40
   measures against each other one): z = observed CMI difference / sd of the paired bootstrap
-  differences (same resamples for both measures), two-sided normal p, and the difference positive.
+  differences (same resamples for both measures), two-sided normal p, and the difference positive;
+  ``power ... 4 zoos``: the same test on a suite of 4 independent zoos of the design, the zoos' z
+  combined by Stouffer's sum / sqrt(4) (the zoos taken four at a time: reps / 4 suites).
 
 Seeded: zoo r of design d uses seed (SEED, d, r); the calibration uses its own seed stream.
 """
@@ -58,6 +60,7 @@ REFERENCE = Design((2,) * 5, 797, "digits")
 TARGETS = {"good": 24.0, "runner-up": 20.0, "median": 5.0}  # CMI x100 on the reference design
 COMPARISONS = 39
 ALPHA = 0.01
+SUITE_ZOOS = 4  # the suite's zoos: the paired test combined over this many independent zoos
 
 
 @dataclass
@@ -141,6 +144,13 @@ def paired_power(z: np.ndarray, comparisons: int = COMPARISONS, alpha: float = A
     return np.mean(np.nan_to_num(z, nan=0.0) > critical, axis=0)
 
 
+def stouffer(z: np.ndarray, zoos: int) -> np.ndarray:
+    """Combined z of consecutive blocks of ``zoos`` independent zoos (a suite of that many zoos):
+    sum of the zoos' z over sqrt(zoos) (Stouffer); the leftover zoos are dropped."""
+    blocks = len(z) // zoos
+    return np.nan_to_num(z[:blocks * zoos], nan=0.0).reshape(blocks, zoos, -1).sum(axis=1) / math.sqrt(zoos)
+
+
 def designs(quick: bool) -> list[Design]:
     if quick:
         return [Design(g, n, s) for g in ((2,) * 5, (3, 3, 3, 2, 2)) for n in (797, 5000) for s in ("digits",)]
@@ -161,12 +171,15 @@ def run(quick: bool = False, reps: int | None = None, resamples: int | None = No
         cmi = measure_cmis(sim)
         boot = bootstrap(sim, resamples, np.random.default_rng([SEED, d, 10**6]))
         power = paired_power(boot["z"])
+        suite_power = paired_power(stouffer(boot["z"], SUITE_ZOOS))
         row = {"grid": "x".join(map(str, design.sizes)), "models": int(sim.gaps.shape[1]), "n_test": design.n_test,
                "spread": design.spread, "gap_sd": float(np.mean(sim.gaps.std(axis=1))),
                "cmi_mean": dict(zip(noise, cmi.mean(axis=0).round(2).tolist())),
                "cmi_sd": dict(zip(noise, cmi.std(axis=0, ddof=1).round(2).tolist())),
                "ci_width_good": float(np.mean(boot["ci_width"])),
                "power_good_vs_runner_up": float(power[0]), "power_good_vs_median": float(power[1]),
+               f"power_{SUITE_ZOOS}_zoos_vs_runner_up": float(suite_power[0]),
+               f"power_{SUITE_ZOOS}_zoos_vs_median": float(suite_power[1]),
                "seconds": round(time.perf_counter() - start, 1)}
         rows.append(row)
         log(f"{row['grid']:>9} n={design.n_test:>5} {design.spread:>9}: gap sd {row['gap_sd']:.3f}; CMI "
@@ -181,13 +194,15 @@ def run(quick: bool = False, reps: int | None = None, resamples: int | None = No
 def markdown(result: dict) -> str:
     """The results as the markdown table of docs/power_analysis.md."""
     lines = ["| grid | models | test n | spread | gap sd | CMI good / runner-up / median (mean) | sd of CMI good / runner-up / median"
-             " | 95% CI width (good) | power good>runner-up | power good>median |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             " | 95% CI width (good) | power good>runner-up | power good>median"
+             f" | power good>runner-up, {SUITE_ZOOS} zoos |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
         mean, sd = r["cmi_mean"], r["cmi_sd"]
         lines.append(f"| {r['grid']} | {r['models']} | {r['n_test']} | {r['spread']} | {r['gap_sd']:.3f} | "
                      + " / ".join(f"{mean[k]:.1f}" for k in mean) + " | " + " / ".join(f"{sd[k]:.1f}" for k in sd)
-                     + f" | {r['ci_width_good']:.1f} | {r['power_good_vs_runner_up']:.2f} | {r['power_good_vs_median']:.2f} |")
+                     + f" | {r['ci_width_good']:.1f} | {r['power_good_vs_runner_up']:.2f} | {r['power_good_vs_median']:.2f} | "
+                     f"{r[f'power_{SUITE_ZOOS}_zoos_vs_runner_up']:.2f} |")
     return "\n".join(lines)
 
 

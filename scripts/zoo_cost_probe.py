@@ -36,7 +36,7 @@ from task_loaders.zoo import Recipe
 SUITE_TRAIN, SUITE_EPOCHS = 2000, 20  # the fashion recipe's train size and epochs
 TARGET_S, CORES = 15 * 60, 2
 CANDIDATES = {  # the costliest point of each candidate grid
-    "vgg": {"convwidth": 16, "depth": 2, "dropout": 0.5, "weight_decay": 0.0005, "batch_size": 32,
+    "vgg": {"convwidth": 16, "depth": 3, "dropout": 0.5, "weight_decay": 0.0005, "batch_size": 32,
             "learning_rate": 0.02},
     "nin": {"convwidth": 32, "depth": 3, "dropout": 0.5, "weight_decay": 0.0005, "batch_size": 32,
             "learning_rate": 0.02},

@@ -36,3 +36,9 @@ def test_bootstrap_separates_a_perfect_measure_from_pure_noise():
     sim = P.simulate(design, np.array([0.0, 50.0]), reps=3, seed=[5])
     boot = P.bootstrap(sim, 30, np.random.default_rng(0))
     assert np.all(boot["z"][:, 0] > 5) and np.all(boot["ci_width"] > 0)
+
+
+def test_stouffer_combines_blocks_of_zoos():
+    z = np.array([[1.0], [1.0], [1.0], [1.0], [3.0], [np.nan], [1.0], [0.0], [9.0]])
+    combined = P.stouffer(z, 4)  # the ninth zoo is left over; NaN counts as no evidence
+    np.testing.assert_allclose(combined[:, 0], [4 / 2, 4 / 2])
