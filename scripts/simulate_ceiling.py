@@ -24,7 +24,7 @@ import numpy as np
 from benchmark.noise_ceiling import task_noise_ceiling
 from benchmark.scores import ceiling as C
 from benchmark.scores.simulation import Design, nested_zoo, synthetic_zoo, true_ceiling
-from benchmark.scoring import TaskArrays
+from benchmark.scores.scoring import TaskArrays
 from task_loaders import load_task
 from task_loaders.pinned import pinned_zoo
 from task_loaders.zoo import read_correctness

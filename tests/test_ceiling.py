@@ -12,7 +12,7 @@ from benchmark.scores.simulation import (
     Design, LatentPopulation, grid_codes, latent_error_covariance, nested_zoo, simulate_task, synthetic_zoo,
     true_ceiling,
 )
-from benchmark.scoring import TaskArrays, conditional_mutual_information
+from benchmark.scores.scoring import TaskArrays, conditional_mutual_information
 
 
 def test_joint_resamples_share_their_samples_across_models():

@@ -39,7 +39,7 @@ def test_shims_pick_the_measure_and_offset_seeds_only_when_asked(tmp_path):
 
 
 def test_param_runs_the_port_with_it_and_the_authors_with_the_call_that_computes_it(tmp_path, monkeypatch, capsys):
-    import benchmark.perf.fidelity as fidelity
+    import scripts.perf.fidelity as fidelity
 
     authors = tmp_path / "authors"
     authors.mkdir()

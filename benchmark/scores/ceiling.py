@@ -51,7 +51,7 @@ import math
 import numpy as np
 
 from ..noise_ceiling import agreement_rows, gap_noise_ceiling
-from ..scoring import TaskArrays
+from .scoring import TaskArrays
 
 DEFAULT_RESAMPLES = 1000
 ROW_BUDGET = 4_000_000  # rows x models^2 per scoring chunk (memory of the batched CMI kernel)

@@ -33,7 +33,7 @@ import numpy as np
 from scipy.stats import norm
 
 from ..noise_ceiling import agreement_rows
-from ..scoring import TaskArrays
+from .scoring import TaskArrays
 
 SPREADS = {
     # geometric mean gap, sd of log gap, share of models with a train error, the largest train error
