@@ -249,8 +249,8 @@ def test_agrees_with_a_tensorflow_recomputation_on_a_zoo_model(embedded_zoo):
     """The starting kit's Keras model of two digits-nobn models, the representation as the recorded
     ``_last_seen_input``, gradients from a GradientTape over the layers called one by one, numpy's global
     seed: the recipe of the authors' code, written out here, against the torch measures."""
-    from benchmark.runner import model_view
-    from benchmark.submission import keras_model, tensorflow
+    from benchmark.running.runner import model_view
+    from benchmark.running.submission import keras_model, tensorflow
     from sklearn.metrics import pairwise_distances
     from scipy.optimize import linear_sum_assignment
     from task_loaders import load_task
