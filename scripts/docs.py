@@ -26,7 +26,8 @@ not change the listings); only stdout is captured (write ``2>&1`` to show error 
 exit 0 (write ``; echo "exit status $?"`` to show a failing one). What varies from run to run is
 normalized (``normalize``): the temporary home is shown as ``$PGDL_BENCH_HOME``, the temporary folder and
 the repository's absolute path as ``.``, elapsed seconds as ``N s``, the age of stored results as ``N min
-ago`` and the code hash of a measure's version as ``<code hash>`` (``VARYING``).
+ago``, the code hash of a measure's version as ``<code hash>`` and a task folder's quick fingerprint (of file
+sizes and times, which differ between checkouts) as ``sha256:<file times>`` (``VARYING``).
 
 ``python -m scripts.docs`` rewrites the blocks; ``--check`` rewrites nothing and exits 1 when a block differs
 from what its command prints now; ``--fast`` leaves out the blocks marked ``slow``; ``--file PATH`` limits the
@@ -58,7 +59,9 @@ MARKER = re.compile(r"^<!-- output(?P<options>(?: [a-z]+(?:=[\w.-]+)?)*): (?P<co
 VARYING = ((re.compile(r"(?<![\w.])\d+(?:\.\d+)? ?s(?=\))"), "N s"),
            (re.compile(r"(?<=\bin )\d+(?:\.\d+)?s\b"), "N s"),
            (re.compile(r"\b\d+ (?:s|min|h|d) ago\b"), "N min ago"),
-           (re.compile(r"(?<=\b\d\+)[0-9a-f]{12}\b"), "<code hash> "))
+           (re.compile(r"(?<=\b\d\+)[0-9a-f]{12}\b"), "<code hash> "),
+           # a task folder's quick fingerprint hashes file times, which differ between checkouts
+           (re.compile(r"sha256:[0-9a-f]{16}(?= \(file sizes and times, not content\))"), "sha256:<file times>"))
 COMMAND_TIMEOUT_S = 3600
 
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import subprocess
+import sys
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -248,7 +251,19 @@ def test_registered_with_sign_stochastic_flag_source_and_the_authors_defaults():
 def test_agrees_with_a_tensorflow_recomputation_on_a_zoo_model(embedded_zoo):
     """The starting kit's Keras model of two digits-nobn models, the representation as the recorded
     ``_last_seen_input``, gradients from a GradientTape over the layers called one by one, numpy's global
-    seed: the recipe of the authors' code, written out here, against the torch measures."""
+    seed: the recipe of the authors' code, written out here, against the torch measures.
+
+    Run in a fresh interpreter: ``tf.keras`` must be Keras 3 on its TensorFlow backend, and another test of the
+    same run may already have imported Keras on the torch backend (tests/test_keras_equivalence.py)."""
+    code = f"from tests.test_kv_margins import tensorflow_recomputation; tensorflow_recomputation({str(embedded_zoo('digits-nobn'))!r})"
+    result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    assert result.stdout.count("agrees") == 4, result.stdout
+
+
+def tensorflow_recomputation(zoo: str) -> None:
+    """The recomputation of the test above, on the first two models of ``zoo``; raises where they differ."""
     from benchmark.running.runner import model_view
     from benchmark.running.submission import keras_model, tensorflow
     from sklearn.metrics import pairwise_distances
@@ -256,7 +271,7 @@ def test_agrees_with_a_tensorflow_recomputation_on_a_zoo_model(embedded_zoo):
     from task_loaders import load_task
 
     tf = tensorflow()
-    task = load_task(embedded_zoo("digits-nobn"))
+    task = load_task(zoo)
     for model_id in task.model_ids[:2]:
         view = model_view(task, model_id)
         model = keras_model(tf, view.network, None)
@@ -291,3 +306,4 @@ def test_agrees_with_a_tensorflow_recomputation_on_a_zoo_model(embedded_zoo):
             kept = margins if name == "kv_margin" else margins / (norms + 1e-6)
             expected = -np.median(kept) / gamma
             assert measures.get(name)(view) == pytest.approx(expected, rel=1e-4), (model_id, name)
+            print(model_id, name, "agrees")

@@ -123,7 +123,7 @@ def submission_environment() -> None:
 def tensorflow(threads: int | None = None):
     """Import TensorFlow with the Keras 3 TensorFlow backend, or fail with how to install it."""
     keras = sys.modules.get("keras")
-    if keras is not None and "tensorflow" not in sys.modules:
+    if keras is not None:  # tf.keras is this module, whichever backend it was imported with
         backend = keras.backend.backend()
         if backend != "tensorflow":
             raise SubmissionError(f"keras is already loaded with the {backend!r} backend in this process; "

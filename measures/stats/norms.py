@@ -54,7 +54,8 @@ def squared_parameter_output(network, input_shape) -> float:
             module.activation = "linear"
     for p in net.parameters():
         p.square_()
-    return float(net(torch.ones((1,) + tuple(input_shape), dtype=torch.float64)).sum())
+    device = next(net.parameters()).device if any(True for _ in net.parameters()) else torch.device("cpu")
+    return float(net(torch.ones((1,) + tuple(input_shape), dtype=torch.float64, device=device)).sum())
 
 
 def frobenius_norm(matrix) -> float:

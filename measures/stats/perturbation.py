@@ -50,8 +50,11 @@ def reference_noise(params: list[torch.Tensor], sigma: float, generator: torch.G
                     magnitude_eps: float | None = None) -> list[torch.Tensor]:
     """One draw of the reference's noise for ``params`` (CPU float32 tensors), in their order (module docstring)."""
     if magnitude_eps is None:
-        return [torch.normal(0.0, sigma**2, tuple(p.shape), generator=generator) for p in params]
-    return [torch.normal(0.0, sigma**2 * torch.abs(p) ** 2 + magnitude_eps**2, generator=generator) for p in params]
+        # drawn on the CPU, whatever the device, so that every device draws the same noise
+        return [torch.normal(0.0, sigma**2, tuple(p.shape), generator=generator, device="cpu") for p in params]
+    # torch.normal(0, std) draws std * N(0, 1) this way, bit for bit (checked), here on the CPU like the above
+    stds = [(sigma**2 * torch.abs(p) ** 2 + magnitude_eps**2).cpu() for p in params]
+    return [torch.empty_like(s).normal_(0.0, 1.0, generator=generator) * s for s in stds]
 
 
 @torch.inference_mode(False)
